@@ -1,0 +1,34 @@
+/* modes.h: the front ends. A method is one launched transport: its listener, the transport's
+ * state and options, and the mode that turns each accepted socket into a tunnel:
+ * - client socks5: SOCKS5 handshake (with per-connection settings), then the transport;
+ * - client transparent-TCP: straight to the transport's configured server;
+ * - server (socks5 and transparent-TCP alike): the transport's server side, then -target. */
+#ifndef WARREN_MODES_MODES_H
+#define WARREN_MODES_MODES_H
+
+#include <event2/util.h>
+#include <jansson.h>
+
+#include "core/addr.h"
+#include "transports/transport.h"
+
+struct wr_ctx;
+struct wr_listener;
+
+struct wr_method {
+    struct wr_ctx *ctx;
+    const char *name;                   /* as the parent spelled it */
+    const struct wr_transport *t;
+    void *tstate;
+    json_t *opts;                       /* this transport's options (owned) */
+    enum wr_mode mode;
+    int is_server;
+    struct wr_endpoint target;          /* server */
+    struct wr_listener *listener;
+};
+
+void wr_socks5_accept(void *method, evutil_socket_t fd, const struct sockaddr *peer, int peerlen);
+void wr_transparent_tcp_accept(void *method, evutil_socket_t fd, const struct sockaddr *peer, int peerlen);
+void wr_server_accept(void *method, evutil_socket_t fd, const struct sockaddr *peer, int peerlen);
+
+#endif

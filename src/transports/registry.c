@@ -1,0 +1,44 @@
+/* registry.c: the built-in transports, and helpers every transport shares. */
+#include "transports/transport.h"
+
+#include <stdio.h>
+#include <strings.h>
+
+#include "core/options.h"
+
+extern const struct wr_transport wr_transport_plain;
+
+const struct wr_transport *const wr_transports[] = {
+    &wr_transport_plain,
+    NULL,
+};
+
+const struct wr_transport *wr_transport_find(const char *name)
+{
+    for (size_t i = 0; wr_transports[i]; i++)
+        if (strcasecmp(wr_transports[i]->name, name) == 0)
+            return wr_transports[i];
+    return NULL;
+}
+
+int wr_transport_server_addr(const struct wr_open_req *req, struct wr_endpoint *out, char *err,
+                             size_t errlen)
+{
+    if (req->dst && !wr_endpoint_is_unspecified(req->dst)) {
+        *out = *req->dst;
+        return 0;
+    }
+    char buf[32];
+    int bad;
+    const char *sa = wr_opt_str(req->args, "serverAddress", buf, sizeof buf, &bad);
+    if (!sa) {
+        snprintf(err, errlen, "no server address: give a SOCKS destination or the option serverAddress");
+        return -1;
+    }
+    char e[160];
+    if (wr_endpoint_parse(sa, WR_EP_NONZERO_PORT, out, e, sizeof e) != 0) {
+        snprintf(err, errlen, "bad serverAddress: %s", e);
+        return -1;
+    }
+    return 0;
+}
