@@ -19,7 +19,8 @@ struct wr_pending {
 static inline void wr_pending_cancel(struct wr_pending *p) { if (p) p->cancel(p); }
 
 /* conn is the connected (ready) connection, or NULL with rep (a SOCKS5 reply code) and a
- * human reason. Called exactly once, never from inside the call that started the dial. */
+ * human reason. Called exactly once, never from inside the call that started the dial. The
+ * connection may already hold received bytes in conn->in: the new owner takes them first. */
 typedef void wr_dial_cb(void *arg, struct wr_conn *conn, uint8_t rep, const char *why);
 
 enum { WR_DIAL_DIRECT = 0, WR_DIAL_VIA_PROXY = 1 };
