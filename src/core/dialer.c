@@ -2,7 +2,6 @@
 #include "core/dialer.h"
 
 #include <errno.h>
-#include <event2/bufferevent.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <netdb.h>
@@ -10,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "core/ctx.h"
 #include "core/log.h"
@@ -18,10 +18,13 @@
 struct dial {
     struct wr_pending pending;
     struct wr_ctx *ctx;
-    struct event *start;                /* dials begin from the loop, never inside wr_dial() */
+    struct event *ev;                   /* start (timer), then connect-wait (fd) */
+    struct event *deadline;             /* the proxy handshake's */
     struct evdns_getaddrinfo_request *dns_req;
     struct evutil_addrinfo *addrs, *next_addr;
-    struct bufferevent *bev;
+    evutil_socket_t fd;
+    struct wr_conn *conn;               /* connected, proxy handshake in progress */
+    struct evbuffer *scratch;
     wr_dial_cb *cb;
     void *arg;
     struct wr_endpoint dst;
@@ -54,16 +57,29 @@ const char *wr_rep_str(uint8_t rep)
     return rep < sizeof s / sizeof s[0] ? s[rep] : "unknown error";
 }
 
+static void drop_socket(struct dial *d)
+{
+    if (d->ev) {
+        event_free(d->ev);
+        d->ev = NULL;
+    }
+    if (d->fd >= 0) {
+        evutil_closesocket(d->fd);
+        d->fd = -1;
+    }
+}
+
 static void dial_free(struct dial *d)
 {
-    if (d->start)
-        event_free(d->start);
+    drop_socket(d);
+    if (d->deadline)
+        event_free(d->deadline);
     if (d->addrs)
         evutil_freeaddrinfo(d->addrs);
-    if (d->bev) {
-        bufferevent_setcb(d->bev, NULL, NULL, NULL, NULL);
-        bufferevent_free(d->bev);
-    }
+    if (d->conn)
+        wr_conn_close(d->conn, 1);
+    if (d->scratch)
+        evbuffer_free(d->scratch);
     free(d);
 }
 
@@ -93,87 +109,124 @@ static void dial_done(struct dial *d)
 {
     wr_dial_cb *cb = d->cb;
     void *arg = d->arg;
-    struct bufferevent *bev = d->bev;
-    d->bev = NULL;
-    struct wr_conn *c = wr_tcp_conn_new(d->ctx, bev);
+    struct wr_conn *c = d->conn;
+    d->conn = NULL;
+    wr_conn_set_cb(c, NULL, NULL);
     dial_free(d);
-    if (!c)
-        cb(arg, NULL, WR_REP_FAILURE, "out of memory");
-    else
-        cb(arg, c, WR_REP_OK, NULL);
+    cb(arg, c, WR_REP_OK, NULL);
 }
 
-static void proxy_readcb(struct bufferevent *bev, void *arg)
+/* --- the upstream proxy's handshake, over the connected socket --------------------------- */
+
+static void proxy_conn_cb(struct wr_conn *c, unsigned ev, int err, void *arg)
 {
     struct dial *d = arg;
-    uint8_t rep = WR_REP_FAILURE;
-    const char *why = NULL;
-    int r = wr_proxy_hs_input(&d->hs, bufferevent_get_input(bev), bufferevent_get_output(bev), &rep, &why);
-    if (r == WR_PROXY_HS_FAIL)
-        dial_fail(d, rep, why);
-    else if (r == WR_PROXY_HS_DONE)
-        dial_done(d);
-}
-
-static void connect_next(struct dial *d);
-
-static void dial_eventcb(struct bufferevent *bev, short what, void *arg)
-{
-    struct dial *d = arg;
-    if (what & BEV_EVENT_CONNECTED) {
-        if (!d->via_proxy) {
-            dial_done(d);
-            return;
-        }
+    if (ev & WR_EV_ERROR) {
+        dial_fail(d, WR_REP_FAILURE, "upstream proxy connection failed during its handshake");
+        return;
+    }
+    if (ev & WR_EV_READ) {
         uint8_t rep = WR_REP_FAILURE;
         const char *why = NULL;
-        if (wr_proxy_hs_start(&d->hs, d->ctx->proxy, &d->dst, bufferevent_get_output(bev), &rep,
-                              &why) == WR_PROXY_HS_FAIL) {
+        int r = wr_proxy_hs_input(&d->hs, c->in, d->scratch, &rep, &why);
+        if (evbuffer_get_length(d->scratch))
+            wr_conn_write(c, d->scratch);
+        if (r == WR_PROXY_HS_FAIL) {
             dial_fail(d, rep, why);
             return;
         }
-        bufferevent_setcb(bev, proxy_readcb, NULL, dial_eventcb, d);
-        bufferevent_enable(bev, EV_READ);
+        if (r == WR_PROXY_HS_DONE) {
+            dial_done(d);
+            return;
+        }
+    }
+    if (ev & WR_EV_EOF)
+        dial_fail(d, WR_REP_FAILURE, "upstream proxy closed the connection during its handshake");
+}
+
+static void on_proxy_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    dial_fail(arg, WR_REP_TTL_EXPIRED, "upstream proxy timed out");
+}
+
+static void start_proxy_handshake(struct dial *d)
+{
+    uint8_t rep = WR_REP_FAILURE;
+    const char *why = NULL;
+    d->scratch = evbuffer_new();
+    d->deadline = evtimer_new(d->ctx->base, on_proxy_deadline, d);
+    if (!d->scratch || !d->deadline) {
+        dial_fail(d, WR_REP_FAILURE, "out of memory");
         return;
     }
-    if (d->hs.state || d->hs.proxy) {
-        /* Connected to the proxy; its handshake went wrong. */
-        if (what & BEV_EVENT_TIMEOUT)
-            dial_fail(d, WR_REP_TTL_EXPIRED, "upstream proxy timed out");
-        else if (what & BEV_EVENT_EOF)
-            dial_fail(d, WR_REP_FAILURE, "upstream proxy closed the connection during its handshake");
-        else
-            dial_fail(d, WR_REP_FAILURE, "upstream proxy connection failed during its handshake");
+    struct timeval tv = { d->ctx->connect_timeout_s, 0 };
+    evtimer_add(d->deadline, &tv);
+    if (wr_proxy_hs_start(&d->hs, d->ctx->proxy, &d->dst, d->scratch, &rep, &why) == WR_PROXY_HS_FAIL) {
+        dial_fail(d, rep, why);
         return;
     }
-    int e = (what & BEV_EVENT_TIMEOUT) ? ETIMEDOUT : EVUTIL_SOCKET_ERROR();
-    if (d->last_errno == ECONNREFUSED && (e == 0 || e == EINPROGRESS))
-        e = ECONNREFUSED; /* libevent reported an immediate refusal from a deferred callback */
-    d->last_errno = e ? e : EIO;
+    wr_conn_set_cb(d->conn, proxy_conn_cb, d);
+    wr_conn_write(d->conn, d->scratch);
+}
+
+/* --- connecting ------------------------------------------------------------------------- */
+
+static void connect_next(struct dial *d);
+
+static void on_connected(struct dial *d)
+{
+    evutil_socket_t fd = d->fd;
+    d->fd = -1;
+    drop_socket(d);
+    d->conn = wr_tcp_conn_from_fd(d->ctx, fd);
+    if (!d->conn) {
+        dial_fail(d, WR_REP_FAILURE, "out of memory");
+        return;
+    }
+    if (d->via_proxy)
+        start_proxy_handshake(d);
+    else
+        dial_done(d);
+}
+
+static void on_connect_event(evutil_socket_t fd, short what, void *arg)
+{
+    struct dial *d = arg;
+    int e = 0;
+    if (what & EV_TIMEOUT) {
+        e = ETIMEDOUT;
+    } else {
+        socklen_t len = sizeof e;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0)
+            e = errno;
+    }
+    if (e == 0) {
+        on_connected(d);
+        return;
+    }
+    d->last_errno = e;
+    drop_socket(d);
     connect_next(d);
 }
 
 /* Connects to the next candidate address; fails the dial when none is left. */
 static void connect_next(struct dial *d)
 {
-    if (d->bev) {
-        bufferevent_setcb(d->bev, NULL, NULL, NULL, NULL);
-        bufferevent_free(d->bev);
-        d->bev = NULL;
-    }
     struct sockaddr_storage ss;
     socklen_t sl;
-    if (d->via_proxy) {
+    if (d->via_proxy || !d->addrs) {
         if (d->last_errno) {
             uint8_t rep = wr_rep_from_errno(d->last_errno);
             char why[160];
-            snprintf(why, sizeof why, "cannot reach the upstream proxy: %s", strerror(d->last_errno));
-            dial_fail(d, rep == WR_REP_REFUSED ? WR_REP_REFUSED : rep, why);
+            snprintf(why, sizeof why, "%s%s", d->via_proxy ? "cannot reach the upstream proxy: " : "",
+                     strerror(d->last_errno));
+            dial_fail(d, rep, why);
             return;
         }
-        sl = d->ctx->proxy->addr.salen;
-        memcpy(&ss, &d->ctx->proxy->addr.sa, sl);
-    } else if (d->addrs) {
+        const struct wr_endpoint *to = d->via_proxy ? &d->ctx->proxy->addr : &d->dst;
+        sl = to->salen;
+        memcpy(&ss, &to->sa, sl);
+    } else {
         if (!d->next_addr) {
             uint8_t rep = wr_rep_from_errno(d->last_errno);
             dial_fail(d, rep, d->last_errno ? strerror(d->last_errno) : wr_rep_str(rep));
@@ -183,38 +236,32 @@ static void connect_next(struct dial *d)
         memcpy(&ss, d->next_addr->ai_addr, sl);
         ((struct sockaddr_in *)&ss)->sin_port = htons(d->dst.port); /* same offset in sin6 */
         d->next_addr = d->next_addr->ai_next;
-    } else {
-        if (d->last_errno) {
-            uint8_t rep = wr_rep_from_errno(d->last_errno);
-            dial_fail(d, rep, strerror(d->last_errno));
-            return;
-        }
-        sl = d->dst.salen;
-        memcpy(&ss, &d->dst.sa, sl);
     }
-    d->bev = bufferevent_socket_new(d->ctx->base, -1, BEV_OPT_CLOSE_ON_FREE);
-    if (!d->bev) {
+    d->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (d->fd < 0) {
+        char why[120];
+        int e = errno;
+        snprintf(why, sizeof why, "cannot open a socket: %s", strerror(e));
+        dial_fail(d, e == EAFNOSUPPORT ? WR_REP_NET_UNREACH : WR_REP_FAILURE, why);
+        return;
+    }
+    if (connect(d->fd, (struct sockaddr *)&ss, sl) == 0) {
+        on_connected(d);
+        return;
+    }
+    if (errno != EINPROGRESS) {
+        d->last_errno = errno;
+        drop_socket(d);
+        connect_next(d);
+        return;
+    }
+    d->ev = event_new(d->ctx->base, d->fd, EV_WRITE, on_connect_event, d);
+    if (!d->ev) {
         dial_fail(d, WR_REP_FAILURE, "out of memory");
         return;
     }
     struct timeval tv = { d->ctx->connect_timeout_s, 0 };
-    bufferevent_set_timeouts(d->bev, &tv, &tv);
-    bufferevent_setcb(d->bev, NULL, NULL, dial_eventcb, d);
-    errno = 0;
-    if (bufferevent_socket_connect(d->bev, (struct sockaddr *)&ss, (int)sl) != 0) {
-        int e = errno ? errno : EMFILE;
-        d->last_errno = e;
-        if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
-            char why[120];
-            snprintf(why, sizeof why, "cannot open a socket: %s", strerror(e));
-            dial_fail(d, WR_REP_FAILURE, why);
-            return;
-        }
-        connect_next(d);
-        return;
-    }
-    if (errno == ECONNREFUSED)
-        d->last_errno = ECONNREFUSED;
+    event_add(d->ev, &tv);
 }
 
 static void dns_answer(struct dial *d)
@@ -249,6 +296,8 @@ static void on_dns(int result, struct evutil_addrinfo *res, void *arg)
 static void dial_start(evutil_socket_t fd, short what, void *arg)
 {
     struct dial *d = arg;
+    event_free(d->ev);
+    d->ev = NULL;
     if (d->via_proxy || d->dst.type != WR_EP_NAME) {
         connect_next(d);
         return;
@@ -277,17 +326,18 @@ struct wr_pending *wr_dial(struct wr_ctx *ctx, const struct wr_endpoint *dst, in
         return NULL;
     d->pending.cancel = dial_cancel;
     d->ctx = ctx;
+    d->fd = -1;
     d->cb = cb;
     d->arg = arg;
     d->dst = *dst;
     d->via_proxy = (flags & WR_DIAL_VIA_PROXY) && ctx->proxy;
-    d->start = evtimer_new(ctx->base, dial_start, d);
-    if (!d->start) {
+    d->ev = evtimer_new(ctx->base, dial_start, d);
+    if (!d->ev) {
         free(d);
         return NULL;
     }
     struct timeval now = { 0, 0 };
-    evtimer_add(d->start, &now);
+    evtimer_add(d->ev, &now);
     return &d->pending;
 }
 
