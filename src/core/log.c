@@ -53,8 +53,7 @@ void wr_log_set_sink(wr_log_sink_fn *fn, enum wr_log_level level)
 
 int wr_log_enabled(enum wr_log_level level)
 {
-    return level != WR_LOG_NONE &&
-           (level <= stderr_level || (sink && level <= sink_level) || (logfile && level <= stderr_level));
+    return level != WR_LOG_NONE && (level <= stderr_level || (sink && level <= sink_level));
 }
 
 const char *wr_safe(const char *s)
@@ -72,7 +71,7 @@ void wr_log(enum wr_log_level level, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
 
-    if (level <= stderr_level || (logfile && level <= stderr_level)) {
+    if (level <= stderr_level) {
         char line[1200];
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
