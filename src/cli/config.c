@@ -31,27 +31,23 @@ const char *wr_config_version(const char *list)
     static char answer[64];
     if (!list)
         return "3.0";
-    if (!*list)
+    /* The whole list must be well formed before any token counts: tokens of printable ASCII,
+     * no space, separated by single commas, none empty. */
+    if (!*list || *list == ',' || list[strlen(list) - 1] == ',' || strstr(list, ",,"))
         return NULL;
-    /* Every token must be well formed: printable ASCII, no space, no comma, not empty. */
     for (const char *p = list; *p; p++)
         if (*p <= ' ' || *p > '~')
             return NULL;
     for (size_t v = 0; v < sizeof supported_versions / sizeof supported_versions[0]; v++) {
-        const char *p = list;
-        while (*p) {
+        size_t vl = strlen(supported_versions[v]);
+        for (const char *p = list; *p; p += *p == ',') {
             size_t n = strcspn(p, ",");
-            if (n == 0)
-                return NULL;
-            if (n == strlen(supported_versions[v]) && !strncmp(p, supported_versions[v], n) &&
-                n < sizeof answer) {
+            if (n == vl && !strncmp(p, supported_versions[v], n)) {
                 memcpy(answer, p, n);
                 answer[n] = '\0';
                 return answer;
             }
             p += n;
-            if (*p == ',' && !*++p)
-                return NULL; /* trailing comma: an empty token */
         }
     }
     return NULL;
