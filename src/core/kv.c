@@ -62,6 +62,8 @@ json_t *wr_kv_parse_client_args(const char *s, size_t len, char *err, size_t err
             goto fail;
         }
         i++; /* skip ';' (or step past the end) */
+        if (i == len)
+            break; /* a trailing ';' ends the list, as goptlib reads it */
     }
     free(key);
     free(val);

@@ -214,8 +214,8 @@ static int http_reply(struct evbuffer *in, uint8_t *rep, const char **why)
         return fail(rep, why, 0x01, "HTTP proxy sent a malformed status line");
     if (status >= 200 && status < 300)
         return WR_PROXY_HS_DONE;
-    if (status == 407)
-        return fail(rep, why, 0x02, "HTTP proxy requires authentication (407)");
+    if (status == 407 || status == 401)
+        return fail(rep, why, 0x02, "HTTP proxy rejected our credentials or wants some (401/407)");
     if (status == 403 || status == 405)
         return fail(rep, why, 0x02, "HTTP proxy refused the CONNECT (403/405)");
     if (status == 504 || status == 408)
