@@ -206,12 +206,20 @@ static int http_reply(struct evbuffer *in, uint8_t *rep, const char **why)
             return fail(rep, why, 0x01, "HTTP proxy sent an over-long response head");
         return WR_PROXY_HS_MORE;
     }
+    /* The status line alone: "HTTP/1.x SP 3DIGIT [SP reason]". Bytes after the head are
+     * the tunnel's own and must not be read as part of it. */
+    struct evbuffer_ptr eol = evbuffer_search(in, "\r\n", 2, NULL);
     char line[64] = { 0 };
-    evbuffer_copyout(in, line, sizeof line - 1);
+    size_t ll = (size_t)eol.pos < sizeof line - 1 ? (size_t)eol.pos : sizeof line - 1;
+    evbuffer_copyout(in, line, ll);
+    line[ll] = '\0';
     evbuffer_drain(in, (size_t)end.pos + 4);
     int status = 0;
-    if (strncmp(line, "HTTP/1.", 7) != 0 || line[8] != ' ' || sscanf(line + 9, "%3d", &status) != 1)
+    if (ll < 12 || strncmp(line, "HTTP/1.", 7) != 0 || line[8] != ' ' ||
+        line[9] < '0' || line[9] > '9' || line[10] < '0' || line[10] > '9' ||
+        line[11] < '0' || line[11] > '9' || (line[12] != ' ' && line[12] != '\0'))
         return fail(rep, why, 0x01, "HTTP proxy sent a malformed status line");
+    status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
     if (status >= 200 && status < 300)
         return WR_PROXY_HS_DONE;
     if (status == 407 || status == 401)
