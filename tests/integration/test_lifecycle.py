@@ -29,10 +29,12 @@ def test_exits_when_parent_dies(tmp_path):
                           env=base_env())
     try:
         pid = int(sh.stdout.readline())
+        def started():
+            return out.exists() and b"CMETHODS DONE" in out.read_bytes()
         deadline = time.monotonic() + 20
-        while b"CMETHODS DONE" not in out.read_bytes() and time.monotonic() < deadline:
+        while not started() and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert b"CMETHODS DONE" in out.read_bytes()
+        assert started()
         assert not process_gone(pid)
         sh.kill()
         sh.wait(5)
