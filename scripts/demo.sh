@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "${WARREN_SKIP_DEPS:-0}" = 1 ] || bash scripts/install-deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)" --target warren >/dev/null
 W=$PWD/build/warren
 work=$(mktemp -d /tmp/warren-demo.XXXXXX)

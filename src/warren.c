@@ -283,7 +283,14 @@ int warren_main(int argc, char **argv)
     }
     raise_fd_limit();
     r->parent = getppid();
-    struct event_base *base = event_base_new();
+    /* The changelist merges the add and delete of one socket's events made within one
+     * callback into a single epoll_ctl (or none): a tunnel's set-up does several. */
+    struct event_config *ecfg = event_config_new();
+    if (ecfg)
+        event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    struct event_base *base = ecfg ? event_base_new_with_config(ecfg) : NULL;
+    if (ecfg)
+        event_config_free(ecfg);
     if (!base || wr_ctx_init(&r->ctx, base, err, sizeof err) != 0) {
         if (base)
             r->ctx.base = base;

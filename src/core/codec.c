@@ -111,6 +111,7 @@ static void lower_cb(struct wr_conn *lower, unsigned ev, int err, void *arg)
                 return;
             }
             cc->eof = 1;
+            cc->base.eof_received = 1;
             up |= WR_EV_EOF;
         }
     }

@@ -63,6 +63,7 @@ struct wr_conn {
     struct wr_conn_stats stats;
     uint32_t id;               /* for log lines: "c17" */
     uint8_t ready;             /* handshake done (plain TCP: always) */
+    uint8_t eof_received;      /* WR_EV_EOF was emitted: the peer sends no more */
 };
 
 void wr_conn_init(struct wr_conn *c, const struct wr_conn_ops *ops, struct evbuffer *in, uint32_t id);
@@ -77,6 +78,15 @@ static inline void wr_conn_shutdown_write(struct wr_conn *c) { c->ops->shutdown_
 static inline void wr_conn_pause_read(struct wr_conn *c, int paused) { c->ops->set_read_paused(c, paused); }
 static inline size_t wr_conn_backlog(const struct wr_conn *c) { return c->ops->write_backlog(c); }
 static inline void wr_conn_close(struct wr_conn *c, int abort) { if (c) c->ops->close(c, abort); }
+
+/* While a connection waits for the other end of its tunnel: keep what arrives, but stop
+ * reading past WR_HWM. Cheaper than pausing at once, which costs two epoll_ctl calls per
+ * tunnel, and the early bytes are ready to go when the tunnel opens. */
+static inline void wr_conn_hold_input(struct wr_conn *c)
+{
+    if (evbuffer_get_length(c->in) > WR_HWM)
+        c->ops->set_read_paused(c, 1);
+}
 
 /* Calls the consumer's callback; the conn may be gone when this returns. */
 static inline void wr_conn_emit(struct wr_conn *c, unsigned events, int err)

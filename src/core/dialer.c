@@ -32,6 +32,10 @@ struct dial {
     uint8_t via_proxy;
     uint8_t in_dns_call;                /* evdns may answer synchronously (hosts file) */
     uint8_t dns_answered;
+    uint8_t starting;                   /* inside wr_dial(): a failure must wait for the loop */
+    uint8_t failed_early;
+    uint8_t early_rep;
+    char early_why[160];
     int dns_result;
     int last_errno;
 };
@@ -97,6 +101,13 @@ static void dial_cancel(struct wr_pending *p)
 
 static void dial_fail(struct dial *d, uint8_t rep, const char *why)
 {
+    if (d->starting) {
+        /* Never call back from inside wr_dial(): report from the loop (see dial_start). */
+        d->failed_early = 1;
+        d->early_rep = rep;
+        snprintf(d->early_why, sizeof d->early_why, "%s", why);
+        return;
+    }
     wr_dial_cb *cb = d->cb;
     void *arg = d->arg;
     char msg[200];
@@ -245,11 +256,9 @@ static void connect_next(struct dial *d)
         dial_fail(d, e == EAFNOSUPPORT ? WR_REP_NET_UNREACH : WR_REP_FAILURE, why);
         return;
     }
-    if (connect(d->fd, (struct sockaddr *)&ss, sl) == 0) {
-        on_connected(d);
-        return;
-    }
-    if (errno != EINPROGRESS) {
+    /* An immediate success is reported by the write event like a pending one, so that no
+     * callback ever comes from inside wr_dial(). */
+    if (connect(d->fd, (struct sockaddr *)&ss, sl) != 0 && errno != EINPROGRESS) {
         d->last_errno = errno;
         drop_socket(d);
         connect_next(d);
@@ -293,13 +302,16 @@ static void on_dns(int result, struct evutil_addrinfo *res, void *arg)
         dns_answer(d);
 }
 
+/* Runs from the loop: resolves a name, or reports a failure that happened inside wr_dial(). */
 static void dial_start(evutil_socket_t fd, short what, void *arg)
 {
     struct dial *d = arg;
     event_free(d->ev);
     d->ev = NULL;
-    if (d->via_proxy || d->dst.type != WR_EP_NAME) {
-        connect_next(d);
+    if (d->failed_early) {
+        char why[sizeof d->early_why];
+        memcpy(why, d->early_why, sizeof why);
+        dial_fail(d, d->early_rep, why);
         return;
     }
     struct evutil_addrinfo hints;
@@ -331,6 +343,15 @@ struct wr_pending *wr_dial(struct wr_ctx *ctx, const struct wr_endpoint *dst, in
     d->arg = arg;
     d->dst = *dst;
     d->via_proxy = (flags & WR_DIAL_VIA_PROXY) && ctx->proxy;
+    if (d->via_proxy || d->dst.type != WR_EP_NAME) {
+        /* An address: connect now (the result always comes from the loop). */
+        d->starting = 1;
+        connect_next(d);
+        d->starting = 0;
+        if (!d->failed_early)
+            return &d->pending;
+        drop_socket(d);
+    }
     d->ev = evtimer_new(ctx->base, dial_start, d);
     if (!d->ev) {
         free(d);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "core/ctx.h"
 #include "core/log.h"
@@ -65,7 +66,7 @@ struct wr_listener *wr_listener_new(struct wr_ctx *ctx, const struct wr_endpoint
     l->arg = arg;
     l->l = evconnlistener_new_bind(ctx->base, on_accept, l,
                                    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-                                   -1, (const struct sockaddr *)&bind->sa, (int)bind->salen);
+                                   SOMAXCONN, (const struct sockaddr *)&bind->sa, (int)bind->salen);
     if (!l->l) {
         char a[WR_ADDRSTRLEN];
         wr_endpoint_format(bind, a, sizeof a);

@@ -115,8 +115,18 @@ struct wr_relay *wr_relay_new(struct wr_ctx *ctx, struct wr_conn *a, struct wr_c
     wr_conn_set_cb(b, relay_cb, r);
     wr_conn_pause_read(a, 0);
     wr_conn_pause_read(b, 0);
-    pump(&r->s[0], &r->s[1]);
-    pump(&r->s[1], &r->s[0]);
+    /* A side may have ended before the relay existed (a request and its FIN in one go). */
+    for (int i = 0; i < 2; i++) {
+        pump(&r->s[i], &r->s[!i]);
+        if (r->s[i].c->eof_received) {
+            r->s[i].eof = 1;
+            wr_conn_shutdown_write(r->s[!i].c);
+        }
+    }
+    if (finished(r)) {
+        relay_free(r, 0, "done", 0);
+        return NULL;
+    }
     return r;
 }
 

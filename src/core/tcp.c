@@ -63,6 +63,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     evbuffer_commit_space(t->base.in, v, 0);
     if (n == 0) {
         t->eof_seen = 1;
+        t->base.eof_received = 1;
         event_del(t->rev);
         wr_conn_emit(&t->base, WR_EV_EOF, 0);
         return;
@@ -208,7 +209,6 @@ struct wr_conn *wr_tcp_conn_from_fd(struct wr_ctx *ctx, evutil_socket_t fd)
         evutil_closesocket(fd);
         return NULL;
     }
-    evutil_make_socket_nonblocking(fd);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* fails harmlessly on Unix sockets */
     t->fd = fd;

@@ -12,7 +12,8 @@
 
 struct wr_ctx;
 
-/* Takes ownership of a connected, non-blocking socket; NULL (socket closed) on failure. */
+/* Takes ownership of a connected socket, already non-blocking (accept4 and our dialer make
+ * them so); NULL (socket closed) on failure. */
 struct wr_conn *wr_tcp_conn_from_fd(struct wr_ctx *ctx, evutil_socket_t fd);
 /* The socket under a TCP conn, or -1 for other kinds. */
 evutil_socket_t wr_tcp_fd(const struct wr_conn *c);

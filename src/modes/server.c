@@ -60,7 +60,6 @@ static void dial_target(struct incoming *in)
         event_free(in->timer);
         in->timer = NULL;
     }
-    wr_conn_pause_read(in->conn, 1);
     in->pending = wr_dial(in->m->ctx, &in->m->target, WR_DIAL_DIRECT, on_target, in);
     if (!in->pending) {
         wr_warn("%s c%u: cannot start a connection to the target", in->m->name, in->conn->id);
@@ -71,7 +70,7 @@ static void dial_target(struct incoming *in)
 static void conn_cb(struct wr_conn *c, unsigned ev, int err, void *arg)
 {
     struct incoming *in = arg;
-    if (ev & (WR_EV_ERROR | WR_EV_EOF)) {
+    if ((ev & WR_EV_ERROR) || ((ev & WR_EV_EOF) && !c->ready)) {
         if (!in->pending)
             wr_debug("%s c%u: closed before its handshake finished", in->m->name, c->id);
         in_kill(&in->live);
@@ -79,6 +78,8 @@ static void conn_cb(struct wr_conn *c, unsigned ev, int err, void *arg)
     }
     if ((ev & WR_EV_READY) && !in->pending)
         dial_target(in);
+    else if (in->pending)
+        wr_conn_hold_input(c);  /* early data and EOF wait for the relay */
 }
 
 static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)

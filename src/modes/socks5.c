@@ -248,8 +248,6 @@ static int advance(struct socks *s)
             s->dst = req.dst;
             s->state = OPENING;
             event_del(s->timer);
-            /* Hold what the application sends early until the transport is ready. */
-            wr_conn_pause_read(s->app, 1);
             struct wr_open_req oreq = { .args = s->args, .dst = &s->dst };
             s->pending = s->m->t->client_open(s->m->tstate, &oreq, on_open, s);
             if (!s->pending) {
@@ -271,7 +269,12 @@ static void app_cb(struct wr_conn *c, unsigned ev, int err, void *arg)
         socks_abort(s, "application connection failed during the handshake");
         return;
     }
-    if ((ev & WR_EV_READ) && s->state != OPENING && advance(s))
+    if (s->state == OPENING) {
+        /* Early data (and an early EOF, kept in c->eof_received) wait for the relay. */
+        wr_conn_hold_input(c);
+        return;
+    }
+    if ((ev & WR_EV_READ) && advance(s))
         return;
     if (ev & WR_EV_EOF) {
         socks_abort(s, "application closed during the SOCKS handshake");

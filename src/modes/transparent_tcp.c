@@ -50,9 +50,10 @@ static void on_open(void *arg, struct wr_conn *conn, uint8_t rep, const char *wh
 
 static void app_cb(struct wr_conn *c, unsigned ev, int err, void *arg)
 {
-    /* Reads are paused while the transport opens; only an error can arrive. */
     if (ev & WR_EV_ERROR)
         pt_kill(&((struct pending_tcp *)arg)->live);
+    else
+        wr_conn_hold_input(c);
 }
 
 void wr_transparent_tcp_accept(void *method, evutil_socket_t fd, const struct sockaddr *peer, int peerlen)
@@ -70,7 +71,6 @@ void wr_transparent_tcp_accept(void *method, evutil_socket_t fd, const struct so
     p->app = app;
     wr_live_add(m->ctx, &p->live, pt_kill);
     wr_conn_set_cb(app, app_cb, p);
-    wr_conn_pause_read(app, 1);
     struct wr_open_req req = { .args = m->opts, .dst = NULL };
     p->pending = m->t->client_open(m->tstate, &req, on_open, p);
     if (!p->pending) {
