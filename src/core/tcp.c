@@ -39,18 +39,21 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         wr_conn_emit(&t->base, WR_EV_ERROR, ENOMEM);
         return;
     }
+    /* The reservation may offer more room than asked; read no more than read_size, so one
+     * read adds at most READ_MAX to a buffer (the bound the relay's backpressure relies on). */
     struct iovec iov[2];
     size_t room = 0;
     for (int i = 0; i < nv; i++) {
+        size_t take = v[i].iov_len < t->read_size - room ? v[i].iov_len : t->read_size - room;
         iov[i].iov_base = v[i].iov_base;
-        iov[i].iov_len = v[i].iov_len;
-        room += v[i].iov_len;
+        iov[i].iov_len = take;
+        room += take;
     }
     ssize_t n = readv(fd, iov, nv);
     if (n > 0) {
         size_t left = (size_t)n;
         for (int i = 0; i < nv; i++) {
-            size_t take = left < v[i].iov_len ? left : v[i].iov_len;
+            size_t take = left < iov[i].iov_len ? left : iov[i].iov_len;
             v[i].iov_len = take;
             left -= take;
         }
