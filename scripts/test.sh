@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds warren and runs every test: the unit tests and the integration suite against the
 # optimised build, the same again under AddressSanitizer + UndefinedBehaviorSanitizer, then each
-# libFuzzer harness for FUZZ_SECONDS (default 30). Installs what it needs first (Debian, as root);
+# libFuzzer harness for FUZZ_SECONDS (default 60). Installs what it needs first (Debian, as root);
 # set WARREN_SKIP_DEPS=1 to skip that step on a machine that already has everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +20,6 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 WARREN_QUICK=1 ctest --test-dir build-asan --output-on-failure
 
-echo "== fuzzers, ${FUZZ_SECONDS:-30} s each"
-FUZZ_SECONDS=${FUZZ_SECONDS:-30} bash fuzz/run.sh build-fuzz
+echo "== fuzzers, ${FUZZ_SECONDS:-60} s each"
+FUZZ_SECONDS=${FUZZ_SECONDS:-60} bash fuzz/run.sh build-fuzz
 echo "== all tests passed"
