@@ -18,7 +18,7 @@
 #include "core/ctx.h"
 
 #define READ_MIN (16 * 1024)
-#define READ_MAX (256 * 1024)
+#define READ_MAX (512 * 1024)
 
 struct tcp_conn {
     struct wr_conn base;

@@ -1,5 +1,5 @@
 /* tcp.h: a wr_conn over a connected TCP (or Unix stream) socket, on two plain libevent events.
- * Reads go straight into conn->in with readv, growing from 16 KiB to 256 KiB while the peer
+ * Reads go straight into conn->in with readv, growing from 16 KiB to 512 KiB while the peer
  * keeps the socket full; writes are tried at once (write-through) and only wait for the loop
  * when the socket is full. Half-close is shutdown(SHUT_WR) once the output is flushed; an
  * abortive close sets SO_LINGER 0 so the peer sees an RST. */
