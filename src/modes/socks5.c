@@ -47,16 +47,21 @@ static void socks_abort(struct socks *s, const char *why)
     socks_free(s);
 }
 
+static void send_bytes(struct wr_conn *c, const uint8_t *p, size_t n)
+{
+    struct evbuffer *b = evbuffer_new();
+    if (!b)
+        return;
+    evbuffer_add(b, p, n);
+    wr_conn_write(c, b);
+    evbuffer_free(b);
+}
+
 /* Sends a last message and closes once it is flushed. */
 static void socks_reply_close(struct socks *s, const uint8_t *msg, size_t len, const char *why)
 {
     wr_info("socks5 c%u: %s", s->app->id, why);
-    struct evbuffer *b = evbuffer_new();
-    if (b) {
-        evbuffer_add(b, msg, len);
-        wr_conn_write(s->app, b);
-        evbuffer_free(b);
-    }
+    send_bytes(s->app, msg, len);
     struct wr_conn *app = s->app;
     struct wr_ctx *ctx = s->m->ctx;
     socks_free(s);
@@ -75,16 +80,6 @@ static void socks_kill(struct wr_live *l)
     struct socks *s = (struct socks *)l;
     wr_conn_close(s->app, 1);
     socks_free(s);
-}
-
-static void send_bytes(struct wr_conn *c, const uint8_t *p, size_t n)
-{
-    struct evbuffer *b = evbuffer_new();
-    if (!b)
-        return;
-    evbuffer_add(b, p, n);
-    wr_conn_write(c, b);
-    evbuffer_free(b);
 }
 
 static void on_open(void *arg, struct wr_conn *conn, uint8_t rep, const char *why)
