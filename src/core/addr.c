@@ -197,3 +197,26 @@ int wr_endpoint_is_unspecified(const struct wr_endpoint *ep)
     }
     return 0;
 }
+
+size_t wr_endpoint_to_socks(const struct wr_endpoint *ep, uint8_t out[WR_SOCKS_ADDR_MAX])
+{
+    size_t n = 0;
+    if (ep->type == WR_EP_IPV4) {
+        out[n++] = 1;
+        memcpy(out + n, &((const struct sockaddr_in *)&ep->sa)->sin_addr, 4);
+        n += 4;
+    } else if (ep->type == WR_EP_IPV6) {
+        out[n++] = 4;
+        memcpy(out + n, &((const struct sockaddr_in6 *)&ep->sa)->sin6_addr, 16);
+        n += 16;
+    } else {
+        size_t hl = strlen(ep->host);
+        out[n++] = 3;
+        out[n++] = (uint8_t)hl;
+        memcpy(out + n, ep->host, hl);
+        n += hl;
+    }
+    out[n++] = (uint8_t)(ep->port >> 8);
+    out[n++] = (uint8_t)ep->port;
+    return n;
+}

@@ -43,4 +43,8 @@ int wr_hostname_valid(const char *s, size_t len);
 
 #define WR_ADDRSTRLEN (WR_HOST_MAX + 10)
 
+/* ATYP | address | BE16 port, as SOCKS5 requests and Shadowsocks headers carry it. */
+#define WR_SOCKS_ADDR_MAX (1 + 1 + WR_HOST_MAX + 2)
+size_t wr_endpoint_to_socks(const struct wr_endpoint *ep, uint8_t out[WR_SOCKS_ADDR_MAX]);
+
 #endif

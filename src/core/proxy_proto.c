@@ -114,25 +114,8 @@ int wr_proxy_parse(const char *uri, int percent_decode, struct wr_proxy *p, char
 
 static void s5_connect_request(const struct wr_endpoint *d, struct evbuffer *out)
 {
-    uint8_t req[4 + 1 + WR_HOST_MAX + 2] = { 5, 1, 0 };
-    size_t n = 4;
-    if (d->type == WR_EP_IPV4) {
-        req[3] = 1;
-        memcpy(req + 4, &((const struct sockaddr_in *)&d->sa)->sin_addr, 4);
-        n += 4;
-    } else if (d->type == WR_EP_IPV6) {
-        req[3] = 4;
-        memcpy(req + 4, &((const struct sockaddr_in6 *)&d->sa)->sin6_addr, 16);
-        n += 16;
-    } else {
-        size_t hl = strlen(d->host);
-        req[3] = 3;
-        req[4] = (uint8_t)hl;
-        memcpy(req + 5, d->host, hl);
-        n += 1 + hl;
-    }
-    req[n++] = (uint8_t)(d->port >> 8);
-    req[n++] = (uint8_t)d->port;
+    uint8_t req[3 + WR_SOCKS_ADDR_MAX] = { 5, 1, 0 };
+    size_t n = 3 + wr_endpoint_to_socks(d, req + 3);
     evbuffer_add(out, req, n);
 }
 

@@ -7,9 +7,11 @@
 #include "core/options.h"
 
 extern const struct wr_transport wr_transport_plain;
+extern const struct wr_transport wr_transport_shadow;
 
 const struct wr_transport *const wr_transports[] = {
     &wr_transport_plain,
+    &wr_transport_shadow,
     NULL,
 };
 

@@ -1,0 +1,175 @@
+/* aead.c: Shadowsocks AEAD streams; see aead.h. */
+#include "transports/shadow/aead.h"
+
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/obj_mac.h>
+#include <sodium.h>
+#include <string.h>
+#include <strings.h>
+
+static const struct ss_cipher ciphers[] = {
+    { "aes-128-gcm", 16, NID_aes_128_gcm },
+    { "aes-192-gcm", 24, NID_aes_192_gcm },
+    { "aes-256-gcm", 32, NID_aes_256_gcm },
+    { "chacha20-ietf-poly1305", 32, NID_chacha20_poly1305 },
+};
+
+const struct ss_cipher *ss_cipher_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof ciphers / sizeof ciphers[0]; i++)
+        if (!strcasecmp(name, ciphers[i].name))
+            return &ciphers[i];
+    return NULL;
+}
+
+void ss_password_key(const struct ss_cipher *c, const char *password, uint8_t key[SS_MAX_KEY])
+{
+    /* D1 = MD5(pw), Di = MD5(D(i-1) | pw), concatenated and cut to the key length. */
+    uint8_t d[16];
+    size_t have = 0, pl = strlen(password);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    while (have < c->key_len) {
+        EVP_DigestInit_ex(md, EVP_md5(), NULL);
+        if (have)
+            EVP_DigestUpdate(md, d, sizeof d);
+        EVP_DigestUpdate(md, password, pl);
+        EVP_DigestFinal_ex(md, d, NULL);
+        size_t n = c->key_len - have < 16 ? c->key_len - have : 16;
+        memcpy(key + have, d, n);
+        have += n;
+    }
+    EVP_MD_CTX_free(md);
+    sodium_memzero(d, sizeof d);
+}
+
+/* subkey = HKDF-SHA1(master, salt, "ss-subkey"), then keys the cipher context. */
+static int key_stream(struct ss_stream *s, const uint8_t *master, int encrypt)
+{
+    uint8_t subkey[SS_MAX_KEY];
+    size_t len = s->cipher->key_len;
+    EVP_PKEY_CTX *kdf = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
+    int ok = kdf && EVP_PKEY_derive_init(kdf) > 0 &&
+             EVP_PKEY_CTX_set_hkdf_md(kdf, EVP_sha1()) > 0 &&
+             EVP_PKEY_CTX_set1_hkdf_salt(kdf, s->salt, (int)len) > 0 &&
+             EVP_PKEY_CTX_set1_hkdf_key(kdf, master, (int)len) > 0 &&
+             EVP_PKEY_CTX_add1_hkdf_info(kdf, (const unsigned char *)"ss-subkey", 9) > 0 &&
+             EVP_PKEY_derive(kdf, subkey, &len) > 0;
+    EVP_PKEY_CTX_free(kdf);
+    if (ok) {
+        EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+        const EVP_CIPHER *cipher = EVP_get_cipherbynid(s->cipher->nid);
+        ok = ctx && cipher && EVP_CipherInit_ex(ctx, cipher, NULL, subkey, NULL, encrypt) > 0;
+        if (ok)
+            s->ctx = ctx;
+        else
+            EVP_CIPHER_CTX_free(ctx);
+    }
+    sodium_memzero(subkey, sizeof subkey);
+    return ok ? 0 : -1;
+}
+
+/* One AEAD operation with the current nonce, which then advances. out holds n (+ tag). */
+static int seal(struct ss_stream *s, const uint8_t *in, size_t n, uint8_t *out)
+{
+    EVP_CIPHER_CTX *ctx = s->ctx;
+    int len;
+    if (EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, s->nonce) <= 0 ||
+        EVP_EncryptUpdate(ctx, out, &len, in, (int)n) <= 0 ||
+        EVP_EncryptFinal_ex(ctx, out + len, &len) <= 0 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, SS_TAG, out + n) <= 0)
+        return -1;
+    sodium_increment(s->nonce, SS_NONCE);
+    return 0;
+}
+
+static int open_(struct ss_stream *s, const uint8_t *in, size_t n, uint8_t *out)
+{
+    EVP_CIPHER_CTX *ctx = s->ctx;
+    int len;
+    if (EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, s->nonce) <= 0 ||
+        EVP_DecryptUpdate(ctx, out, &len, in, (int)n) <= 0 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, SS_TAG, (void *)(in + n)) <= 0 ||
+        EVP_DecryptFinal_ex(ctx, out + len, &len) <= 0)
+        return -1;
+    sodium_increment(s->nonce, SS_NONCE);
+    return 0;
+}
+
+int ss_stream_init_encrypt(struct ss_stream *s, const struct ss_cipher *c, const uint8_t *master)
+{
+    memset(s, 0, sizeof *s);
+    s->cipher = c;
+    randombytes_buf(s->salt, c->key_len);
+    return key_stream(s, master, 1);
+}
+
+void ss_stream_init_decrypt(struct ss_stream *s, const struct ss_cipher *c)
+{
+    memset(s, 0, sizeof *s);
+    s->cipher = c;
+}
+
+int ss_encrypt(struct ss_stream *s, struct evbuffer *plain, struct evbuffer *wire)
+{
+    uint8_t pt[SS_MAX_PAYLOAD];
+    uint8_t ct[2 + SS_TAG + SS_MAX_PAYLOAD + SS_TAG];
+    if (!s->have_salt) {
+        evbuffer_add(wire, s->salt, s->cipher->key_len);
+        s->have_salt = 1;
+    }
+    size_t left;
+    while ((left = evbuffer_get_length(plain)) > 0) {
+        size_t n = left < SS_MAX_PAYLOAD ? left : SS_MAX_PAYLOAD;
+        evbuffer_remove(plain, pt, n);
+        uint8_t len[2] = { (uint8_t)(n >> 8), (uint8_t)n };
+        if (seal(s, len, 2, ct) != 0 || seal(s, pt, n, ct + 2 + SS_TAG) != 0)
+            return -1;
+        evbuffer_add(wire, ct, 2 + SS_TAG + n + SS_TAG);
+    }
+    sodium_memzero(pt, sizeof pt);
+    return 0;
+}
+
+int ss_decrypt(struct ss_stream *s, const uint8_t *master, struct evbuffer *wire, struct evbuffer *plain)
+{
+    size_t kl = s->cipher->key_len;
+    if (!s->have_salt) {
+        if (evbuffer_get_length(wire) < kl)
+            return 0;
+        evbuffer_remove(wire, s->salt, kl);
+        s->have_salt = 1;
+        if (key_stream(s, master, 0) != 0)
+            return -1;
+    }
+    uint8_t ct[SS_MAX_PAYLOAD + SS_TAG];
+    uint8_t pt[SS_MAX_PAYLOAD];
+    for (;;) {
+        if (!s->have_len) {
+            if (evbuffer_get_length(wire) < 2 + SS_TAG)
+                return 0;
+            uint8_t len[2];
+            evbuffer_remove(wire, ct, 2 + SS_TAG);
+            if (open_(s, ct, 2, len) != 0)
+                return -1;
+            /* ss-libev masks the length rather than rejecting the two high bits. */
+            s->pending_len = (uint16_t)(((len[0] << 8) | len[1]) & SS_MAX_PAYLOAD);
+            s->have_len = 1;
+        }
+        size_t need = (size_t)s->pending_len + SS_TAG;
+        if (evbuffer_get_length(wire) < need)
+            return 0;
+        evbuffer_remove(wire, ct, need);
+        if (open_(s, ct, s->pending_len, pt) != 0)
+            return -1;
+        evbuffer_add(plain, pt, s->pending_len);
+        s->have_len = 0;
+    }
+}
+
+void ss_stream_free(struct ss_stream *s)
+{
+    if (s->ctx)
+        EVP_CIPHER_CTX_free(s->ctx);
+    sodium_memzero(s, sizeof *s);
+}

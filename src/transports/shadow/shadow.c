@@ -1,0 +1,380 @@
+/* shadow.c: the Shadowsocks AEAD transport "shadow", wire-compatible with shadowsocks-libev.
+ * Options (from -options, the SOCKS JSON block or PT 1.0 k=v): password (required),
+ * cipherName (aes-128-gcm, aes-256-gcm, chacha20-ietf-poly1305; default chacha20-ietf-poly1305),
+ * serverAddress, target.
+ * - With serverAddress the client is free: the SOCKS destination (or, in transparent-TCP mode,
+ *   the option target) is the final destination, written in the first chunk's address header,
+ *   and the connection goes to serverAddress.
+ * - Without it the SOCKS destination is the server (as PT 1.0 parents send it), and the header
+ *   carries the option target, or 0.0.0.0:0 for a server that forwards to its own -target.
+ * The salt and the whole first chunk (the header) leave in one write, as ss-local does: a
+ * server that sees them split may take the connection for a probe.
+ * Server: forwards to -target after taking off the address header (bound). A salt seen before,
+ * a wrong key or a bad header gets no answer: the connection is read and discarded, then closed
+ * after a random 10-60 s, as ss-libev keeps such connections until its idle timeout. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sodium.h>
+#include <string.h>
+
+#include "core/codec.h"
+#include "core/ctx.h"
+#include "core/options.h"
+#include "transports/shadow/aead.h"
+#include "transports/shadow/replay.h"
+#include "transports/transport.h"
+
+#define DEFAULT_CIPHER "chacha20-ietf-poly1305"
+
+/* Both states start with is_server: free_state receives either. */
+struct shadow_client {
+    int is_server;                      /* 0 */
+    struct wr_ctx *ctx;
+    enum wr_mode mode;
+};
+
+struct shadow_server {
+    int is_server;                      /* 1 */
+    struct wr_ctx *ctx;
+    const struct ss_cipher *cipher;
+    uint8_t master[SS_MAX_KEY];
+    struct ss_replay *replay;           /* salts seen, ours included (a reflected salt is refused) */
+};
+
+/* One connection's codec state. */
+struct ss_codec {
+    const struct ss_cipher *cipher;
+    uint8_t master[SS_MAX_KEY];
+    struct ss_stream enc, dec;
+    uint8_t header[WR_SOCKS_ADDR_MAX];
+    size_t header_len;
+    /* server */
+    struct shadow_server *server;
+    struct evbuffer *first;             /* plaintext until the address header is complete */
+    struct wr_endpoint dest;            /* what the header names */
+    uint8_t ready;
+};
+
+/* The key and cipher a set of options names; -1 with a reason. */
+static int read_keys(const json_t *opts, const struct ss_cipher **cipher, uint8_t master[SS_MAX_KEY],
+                     char *err, size_t errlen)
+{
+    char b1[64], b2[64];
+    int bad1, bad2;
+    const char *pw = wr_opt_str(opts, "password", b1, sizeof b1, &bad1);
+    const char *cn = wr_opt_str(opts, "cipherName", b2, sizeof b2, &bad2);
+    if (bad1 || !pw || !*pw) {
+        snprintf(err, errlen, "no password given (option password)");
+        return -1;
+    }
+    if (bad2) {
+        snprintf(err, errlen, "cipherName must be a string");
+        return -1;
+    }
+    *cipher = ss_cipher_find(cn ? cn : DEFAULT_CIPHER);
+    if (!*cipher) {
+        snprintf(err, errlen, "unsupported cipherName '%.40s' (want aes-128-gcm, aes-256-gcm or chacha20-ietf-poly1305)", cn);
+        return -1;
+    }
+    if (master)
+        ss_password_key(*cipher, pw, master);
+    return 0;
+}
+
+static int read_endpoint(const json_t *opts, const char *key, int *present, struct wr_endpoint *ep,
+                         char *err, size_t errlen)
+{
+    char buf[32], e[160];
+    int bad;
+    const char *v = wr_opt_str(opts, key, buf, sizeof buf, &bad);
+    *present = v != NULL;
+    if (bad || (v && wr_endpoint_parse(v, WR_EP_NONZERO_PORT, ep, e, sizeof e) != 0)) {
+        snprintf(err, errlen, "bad %s: %s", key, bad ? "must be a string like \"192.0.2.1:8388\"" : e);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_opts(const json_t *opts, enum wr_mode mode, char *err, size_t errlen)
+{
+    const struct ss_cipher *c;
+    struct wr_endpoint ep;
+    int has_server, has_target;
+    if (read_keys(opts, &c, NULL, err, errlen) != 0 ||
+        read_endpoint(opts, "serverAddress", &has_server, &ep, err, errlen) != 0 ||
+        read_endpoint(opts, "target", &has_target, &ep, err, errlen) != 0)
+        return -1;
+    if (mode == WR_MODE_TRANSPARENT_TCP && !has_server) {
+        snprintf(err, errlen, "transparent-TCP mode needs the option serverAddress (host:port)");
+        return -1;
+    }
+    return 0;
+}
+
+/* --- codec ------------------------------------------------------------------------------ */
+
+static int codec_start(void *st, struct evbuffer *wire_out)
+{
+    struct ss_codec *c = st;
+    struct evbuffer *h = evbuffer_new();
+    if (!h)
+        return WR_CODEC_ERROR;
+    evbuffer_add(h, c->header, c->header_len);
+    int r = ss_encrypt(&c->enc, h, wire_out);   /* salt + the header chunk: one write */
+    evbuffer_free(h);
+    return r == 0 ? WR_CODEC_OK : WR_CODEC_ERROR;
+}
+
+static int codec_decode(void *st, struct evbuffer *wire_in, struct evbuffer *plain_out,
+                        struct evbuffer *wire_out)
+{
+    struct ss_codec *c = st;
+    return ss_decrypt(&c->dec, c->master, wire_in, plain_out) == 0 ? WR_CODEC_OK : WR_CODEC_ERROR;
+}
+
+static int codec_encode(void *st, struct evbuffer *plain_in, struct evbuffer *wire_out)
+{
+    struct ss_codec *c = st;
+    return ss_encrypt(&c->enc, plain_in, wire_out) == 0 ? WR_CODEC_OK : WR_CODEC_ERROR;
+}
+
+static int codec_ready(const void *st)
+{
+    return 1; /* a client sends at once; the server's reply needs no handshake */
+}
+
+static void codec_free(void *st)
+{
+    struct ss_codec *c = st;
+    if (c->first)
+        evbuffer_free(c->first);
+    ss_stream_free(&c->enc);
+    ss_stream_free(&c->dec);
+    sodium_memzero(c, sizeof *c);
+    free(c);
+}
+
+static const struct wr_codec_ops ss_client_codec = {
+    .name = "shadow",
+    .start = codec_start,
+    .decode = codec_decode,
+    .encode = codec_encode,
+    .is_ready = codec_ready,
+    .free = codec_free,
+    .handshake_max = 0,
+};
+
+/* --- client ----------------------------------------------------------------------------- */
+
+static int shadow_client_init(struct wr_ctx *ctx, const json_t *opts, enum wr_mode mode,
+                              void **state, char *err, size_t errlen)
+{
+    if (check_opts(opts, mode, err, errlen) != 0)
+        return -1;
+    struct shadow_client *sc = calloc(1, sizeof *sc);
+    if (!sc) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    sc->ctx = ctx;
+    sc->mode = mode;
+    *state = sc;
+    return 0;
+}
+
+static int shadow_client_check(void *state, const json_t *args, char *err, size_t errlen)
+{
+    struct shadow_client *sc = state;
+    return check_opts(args, sc->mode, err, errlen);
+}
+
+static struct wr_pending *shadow_client_open(void *state, const struct wr_open_req *req,
+                                             wr_dial_cb *cb, void *arg)
+{
+    struct shadow_client *sc = state;
+    char err[200];
+    struct wr_endpoint server, dest;
+    int has_server, has_target;
+    struct ss_codec *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    if (read_keys(req->args, &c->cipher, c->master, err, sizeof err) != 0 ||
+        read_endpoint(req->args, "serverAddress", &has_server, &server, err, sizeof err) != 0 ||
+        read_endpoint(req->args, "target", &has_target, &dest, err, sizeof err) != 0)
+        goto fail;
+    if (has_server) {
+        /* Free: the server is fixed; the destination travels in the header. */
+        if (req->dst)
+            dest = *req->dst;
+        else if (!has_target) {
+            snprintf(err, sizeof err, "no destination: give the option target");
+            goto fail;
+        }
+    } else {
+        if (wr_transport_server_addr(req, &server, err, sizeof err) != 0)
+            goto fail;
+        if (!has_target)
+            wr_endpoint_set(&dest, WR_EP_IPV4, "0.0.0.0", 0);
+    }
+    c->header_len = wr_endpoint_to_socks(&dest, c->header);
+    ss_stream_init_decrypt(&c->dec, c->cipher);
+    if (ss_stream_init_encrypt(&c->enc, c->cipher, c->master) != 0) {
+        snprintf(err, sizeof err, "cannot set up the cipher");
+        goto fail;
+    }
+    return wr_codec_dial(sc->ctx, &server, &ss_client_codec, c, cb, arg);
+fail:
+    codec_free(c);
+    return wr_fail_soon(sc->ctx, cb, arg, WR_REP_FAILURE, err);
+}
+
+/* --- server ----------------------------------------------------------------------------- */
+
+/* ATYP (ss-libev masks it with 0x0F) | address | port. 1 complete, 0 need more, -1 bad. */
+static int parse_header(struct evbuffer *in, struct wr_endpoint *dest)
+{
+    uint8_t h[WR_SOCKS_ADDR_MAX];
+    size_t have = evbuffer_get_length(in);
+    if (have < 2)
+        return 0;
+    evbuffer_copyout(in, h, have < sizeof h ? have : sizeof h);
+    char host[WR_HOST_MAX + 1];
+    size_t alen;
+    enum wr_ep_type type;
+    switch (h[0] & 0x0F) {
+    case 1: alen = 4; type = WR_EP_IPV4; break;
+    case 4: alen = 16; type = WR_EP_IPV6; break;
+    case 3: alen = 1 + (size_t)h[1]; type = WR_EP_NAME; break;
+    default: return -1;
+    }
+    if (have < 1 + alen + 2)
+        return 0;
+    if (type == WR_EP_NAME) {
+        if (!wr_hostname_valid((const char *)h + 2, h[1]))
+            return -1;
+        memcpy(host, h + 2, h[1]);
+        host[h[1]] = '\0';
+    } else if (!inet_ntop(type == WR_EP_IPV4 ? AF_INET : AF_INET6, h + 1, host, sizeof host)) {
+        return -1;
+    }
+    uint16_t port = (uint16_t)(h[1 + alen] << 8 | h[2 + alen]);
+    if (wr_endpoint_set(dest, type, host, port) != 0)
+        return -1;
+    evbuffer_drain(in, 1 + alen + 2);
+    return 1;
+}
+
+static int server_decode(void *st, struct evbuffer *wire_in, struct evbuffer *plain_out,
+                         struct evbuffer *wire_out)
+{
+    struct ss_codec *c = st;
+    if (c->ready)
+        return ss_decrypt(&c->dec, c->master, wire_in, plain_out) == 0 ? WR_CODEC_OK : WR_CODEC_ERROR;
+    int had_salt = c->dec.have_salt;
+    if (ss_decrypt(&c->dec, c->master, wire_in, c->first) != 0)
+        return WR_CODEC_ERROR;
+    /* A salt seen before is a replay: refuse it before anything reaches the target. */
+    if (!had_salt && c->dec.have_salt &&
+        ss_replay_check_add(c->server->replay, c->dec.salt, c->cipher->key_len))
+        return WR_CODEC_ERROR;
+    int r = parse_header(c->first, &c->dest);
+    if (r < 0)
+        return WR_CODEC_ERROR;
+    if (r == 1) {
+        c->ready = 1;
+        evbuffer_add_buffer(plain_out, c->first);
+    }
+    return WR_CODEC_OK;
+}
+
+static int server_ready(const void *st)
+{
+    return ((const struct ss_codec *)st)->ready;
+}
+
+static int server_start(void *st, struct evbuffer *wire_out)
+{
+    return WR_CODEC_OK; /* the server's salt goes out with its first bytes */
+}
+
+static const struct wr_codec_ops ss_server_codec = {
+    .name = "shadow",
+    .start = server_start,
+    .decode = server_decode,
+    .encode = codec_encode,
+    .is_ready = server_ready,
+    .free = codec_free,
+    .drain_min_ms = 10000,
+    .drain_max_ms = 60000,
+    /* The salt and a whole first chunk, which ss-local sends in one write. */
+    .handshake_max = SS_MAX_KEY + 2 + SS_TAG + SS_MAX_PAYLOAD + SS_TAG,
+};
+
+static int shadow_server_init(struct wr_ctx *ctx, const json_t *opts, enum wr_mode mode,
+                              const char *state_dir, void **state, char *args_out, char *err,
+                              size_t errlen)
+{
+    struct shadow_server *ss = calloc(1, sizeof *ss);
+    if (!ss) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (read_keys(opts, &ss->cipher, ss->master, err, errlen) != 0) {
+        free(ss);
+        return -1;
+    }
+    ss->replay = ss_replay_new();
+    if (!ss->replay) {
+        free(ss);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    ss->is_server = 1;
+    ss->ctx = ctx;
+    args_out[0] = '\0'; /* the password is the secret: clients get it out of band */
+    *state = ss;
+    return 0;
+}
+
+static struct wr_conn *shadow_server_wrap(void *state, struct wr_conn *raw)
+{
+    struct shadow_server *ss = state;
+    struct ss_codec *c = calloc(1, sizeof *c);
+    if (!c || !(c->first = evbuffer_new())) {
+        free(c);
+        wr_conn_close(raw, 1);
+        return NULL;
+    }
+    c->server = ss;
+    c->cipher = ss->cipher;
+    memcpy(c->master, ss->master, sizeof c->master);
+    ss_stream_init_decrypt(&c->dec, c->cipher);
+    if (ss_stream_init_encrypt(&c->enc, c->cipher, c->master) != 0) {
+        codec_free(c);
+        wr_conn_close(raw, 1);
+        return NULL;
+    }
+    ss_replay_check_add(ss->replay, c->enc.salt, c->cipher->key_len);
+    return wr_codec_conn_new(ss->ctx, raw, &ss_server_codec, c, 1);
+}
+
+static void shadow_free(void *state)
+{
+    if (state && *(int *)state) {
+        struct shadow_server *ss = state;
+        ss_replay_free(ss->replay);
+        sodium_memzero(ss->master, sizeof ss->master);
+    }
+    free(state);
+}
+
+const struct wr_transport wr_transport_shadow = {
+    .name = "shadow",
+    .client_init = shadow_client_init,
+    .client_check = shadow_client_check,
+    .client_open = shadow_client_open,
+    .server_init = shadow_server_init,
+    .server_wrap = shadow_server_wrap,
+    .free_state = shadow_free,
+};
