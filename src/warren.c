@@ -173,6 +173,16 @@ static void start_method(struct run *r, const struct wr_transport_req *req)
         }
         bind = &req->bind;
         m->target = cfg->target;
+        m->has_target = cfg->has_target;
+        if (!m->has_target && !m->t->free_server) {
+            snprintf(err, sizeof err, "needs -target host:port (it cannot take destinations from clients)");
+            goto fail;
+        }
+        m->allow_private = wr_opt_bool(m->opts, "allowPrivateDestinations", 0);
+        if (m->allow_private < 0) {
+            snprintf(err, sizeof err, "allowPrivateDestinations must be true or false");
+            goto fail;
+        }
         if (m->t->server_init(&r->ctx, m->opts, cfg->mode, cfg->state_dir, &m->tstate, args, err,
                               sizeof err) != 0)
             goto fail;
@@ -194,8 +204,12 @@ static void start_method(struct run *r, const struct wr_transport_req *req)
     wr_endpoint_format(wr_listener_addr(m->listener), addr, sizeof addr);
     if (cfg->is_server) {
         wr_ipc_smethod(m->name, addr, args);
-        wr_info("%s server listening on %s, forwarding to %s", m->name, addr,
-                wr_safe(cfg->target.host));
+        if (m->has_target)
+            wr_info("%s server listening on %s, forwarding to %s", m->name, addr,
+                    wr_safe(cfg->target.host));
+        else
+            wr_info("%s server listening on %s, forwarding where each client asks%s", m->name,
+                    addr, m->allow_private ? " (private destinations allowed)" : "");
     } else {
         wr_ipc_cmethod(m->name, wr_mode_name(cfg->mode), addr);
         wr_info("%s client (%s) listening on %s", m->name, wr_mode_name(cfg->mode), addr);

@@ -331,7 +331,11 @@ static int server_rules(struct wr_config *cfg, const struct wr_flags *f, char *e
         return fail(err, errlen, "-authcookie is only used with -extorport");
     if (f->extorport)
         return fail(err, errlen, "-extorport (tor's Extended ORPort) is not supported by this warren yet; use -target");
-    if (!cfg->has_target)
+    int any_free = 0;
+    for (size_t i = 0; i < cfg->n_transports; i++)
+        if (cfg->transports[i].t && cfg->transports[i].t->free_server)
+            any_free = 1;
+    if (!cfg->has_target && !any_free)
         return fail(err, errlen, "need -target host:port (or -targethost and -targetport)");
     return 0;
 }

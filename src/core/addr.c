@@ -220,3 +220,36 @@ size_t wr_endpoint_to_socks(const struct wr_endpoint *ep, uint8_t out[WR_SOCKS_A
     out[n++] = (uint8_t)ep->port;
     return n;
 }
+
+static int ipv4_is_public(uint32_t a)
+{
+    uint8_t b0 = (uint8_t)(a >> 24), b1 = (uint8_t)(a >> 16);
+    if (b0 == 0 || b0 == 10 || b0 == 127 || b0 >= 224)           /* this net, private, loopback,
+                                                                    multicast, reserved */
+        return 0;
+    if (b0 == 169 && b1 == 254) return 0;                          /* link-local */
+    if (b0 == 172 && (b1 & 0xF0) == 16) return 0;                  /* private */
+    if (b0 == 192 && b1 == 168) return 0;                          /* private */
+    if (b0 == 100 && (b1 & 0xC0) == 64) return 0;                  /* shared address space */
+    return 1;
+}
+
+int wr_sockaddr_is_public(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return ipv4_is_public(ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr));
+    if (sa->sa_family != AF_INET6)
+        return 0;
+    const uint8_t *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+    static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+    if (!memcmp(a, mapped, 12))
+        return ipv4_is_public((uint32_t)a[12] << 24 | (uint32_t)a[13] << 16 | (uint32_t)a[14] << 8 | a[15]);
+    int zero_prefix = 1;
+    for (int i = 0; i < 15; i++)
+        if (a[i]) zero_prefix = 0;
+    if (zero_prefix && a[15] <= 1) return 0;                       /* :: and ::1 */
+    if ((a[0] & 0xFE) == 0xFC) return 0;                           /* unique local fc00::/7 */
+    if (a[0] == 0xFE && (a[1] & 0xC0) == 0x80) return 0;           /* link-local fe80::/10 */
+    if (a[0] == 0xFF) return 0;                                    /* multicast */
+    return 1;
+}

@@ -171,6 +171,12 @@ static void cc_close(struct wr_conn *c, int abort)
     free(cc);
 }
 
+static const struct wr_endpoint *cc_destination(const struct wr_conn *c)
+{
+    const struct codec_conn *cc = (const struct codec_conn *)c;
+    return cc->ops->destination && c->ready ? cc->ops->destination(cc->st) : NULL;
+}
+
 static const struct wr_conn_ops codec_conn_ops = {
     .kind = "codec",
     .write = cc_write,
@@ -178,6 +184,7 @@ static const struct wr_conn_ops codec_conn_ops = {
     .set_read_paused = cc_set_read_paused,
     .write_backlog = cc_backlog,
     .close = cc_close,
+    .destination = cc_destination,
 };
 
 struct wr_conn *wr_codec_conn_new(struct wr_ctx *ctx, struct wr_conn *lower,

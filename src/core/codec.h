@@ -32,6 +32,8 @@ struct wr_codec_ops {
     int (*encode)(void *st, struct evbuffer *plain_in, struct evbuffer *wire_out);
     int (*is_ready)(const void *st);
     void (*free)(void *st);
+    /* Optional: the destination the peer named in its handshake (see wr_conn_destination). */
+    const struct wr_endpoint *(*destination)(const void *st);
     /* Probe resistance: how long a failed server connection keeps draining before it closes. */
     uint32_t drain_min_ms, drain_max_ms;
     /* Wire bytes buffered while the handshake is incomplete, at most (a stalled peer costs

@@ -22,6 +22,8 @@
 #define WARREN_CORE_CONN_H
 
 #include <event2/buffer.h>
+
+#include "core/addr.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,6 +48,9 @@ struct wr_conn_ops {
     void (*set_read_paused)(struct wr_conn *c, int paused);
     size_t (*write_backlog)(const struct wr_conn *c);
     void (*close)(struct wr_conn *c, int abort);
+    /* Optional: where the client asked this connection to go (a Shadowsocks header, a mux
+     * open frame); NULL when it did not say. Valid once the connection is ready. */
+    const struct wr_endpoint *(*destination)(const struct wr_conn *c);
 };
 
 /* Per-connection statistics (seed 003's "get stats"): payload bytes as seen at this layer. */
@@ -78,6 +83,10 @@ static inline void wr_conn_shutdown_write(struct wr_conn *c) { c->ops->shutdown_
 static inline void wr_conn_pause_read(struct wr_conn *c, int paused) { c->ops->set_read_paused(c, paused); }
 static inline size_t wr_conn_backlog(const struct wr_conn *c) { return c->ops->write_backlog(c); }
 static inline void wr_conn_close(struct wr_conn *c, int abort) { if (c) c->ops->close(c, abort); }
+static inline const struct wr_endpoint *wr_conn_destination(const struct wr_conn *c)
+{
+    return c->ops->destination ? c->ops->destination(c) : NULL;
+}
 
 /* While a connection waits for the other end of its tunnel: keep what arrives, but stop
  * reading past WR_HWM. Cheaper than pausing at once, which costs two epoll_ctl calls per

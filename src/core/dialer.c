@@ -30,6 +30,8 @@ struct dial {
     struct wr_endpoint dst;
     struct wr_proxy_hs hs;
     uint8_t via_proxy;
+    uint8_t public_only;
+    uint8_t refused;                    /* an address was refused by the policy */
     uint8_t in_dns_call;                /* evdns may answer synchronously (hosts file) */
     uint8_t dns_answered;
     uint8_t starting;                   /* inside wr_dial(): a failure must wait for the loop */
@@ -239,6 +241,11 @@ static void connect_next(struct dial *d)
         memcpy(&ss, &to->sa, sl);
     } else {
         if (!d->next_addr) {
+            if (d->refused && !d->last_errno) {
+                dial_fail(d, WR_REP_NOT_ALLOWED,
+                          "destination refused: it resolves to loopback, private or link-local addresses");
+                return;
+            }
             uint8_t rep = wr_rep_from_errno(d->last_errno);
             dial_fail(d, rep, d->last_errno ? strerror(d->last_errno) : wr_rep_str(rep));
             return;
@@ -247,6 +254,15 @@ static void connect_next(struct dial *d)
         memcpy(&ss, d->next_addr->ai_addr, sl);
         ((struct sockaddr_in *)&ss)->sin_port = htons(d->dst.port); /* same offset in sin6 */
         d->next_addr = d->next_addr->ai_next;
+    }
+    if (d->public_only && !wr_sockaddr_is_public((struct sockaddr *)&ss)) {
+        d->refused = 1;
+        if (!d->addrs) {
+            dial_fail(d, WR_REP_NOT_ALLOWED, "destination refused: loopback, private or link-local address");
+            return;
+        }
+        connect_next(d);
+        return;
     }
     d->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (d->fd < 0) {
@@ -343,6 +359,7 @@ struct wr_pending *wr_dial(struct wr_ctx *ctx, const struct wr_endpoint *dst, in
     d->arg = arg;
     d->dst = *dst;
     d->via_proxy = (flags & WR_DIAL_VIA_PROXY) && ctx->proxy;
+    d->public_only = !d->via_proxy && (flags & WR_DIAL_PUBLIC_ONLY);
     if (d->via_proxy || d->dst.type != WR_EP_NAME) {
         /* An address: connect now (the result always comes from the loop). */
         d->starting = 1;

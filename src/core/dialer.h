@@ -23,7 +23,12 @@ static inline void wr_pending_cancel(struct wr_pending *p) { if (p) p->cancel(p)
  * connection may already hold received bytes in conn->in: the new owner takes them first. */
 typedef void wr_dial_cb(void *arg, struct wr_conn *conn, uint8_t rep, const char *why);
 
-enum { WR_DIAL_DIRECT = 0, WR_DIAL_VIA_PROXY = 1 };
+enum {
+    WR_DIAL_DIRECT = 0,
+    WR_DIAL_VIA_PROXY = 1,      /* through -proxy when one is set */
+    WR_DIAL_PUBLIC_ONLY = 2,    /* refuse (reply 02) addresses wr_sockaddr_is_public() rejects,
+                                   checked after resolution so DNS cannot steer around it */
+};
 
 /* Returns NULL when the dial cannot even start (no memory, no socket left); then the
  * callback is never called and the caller fails the request itself. */

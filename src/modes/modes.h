@@ -23,7 +23,9 @@ struct wr_method {
     json_t *opts;                       /* this transport's options (owned) */
     enum wr_mode mode;
     int is_server;
-    struct wr_endpoint target;          /* server */
+    struct wr_endpoint target;          /* server, when has_target */
+    int has_target;                     /* else free: each connection names its destination */
+    int allow_private;                  /* free server may reach loopback/private/link-local */
     struct wr_listener *listener;
 };
 

@@ -1,7 +1,8 @@
 /* server.c: the server side, in socks5 and transparent-TCP modes alike (seed 004 §1.5.6: the
  * server's TCP modes differ only on the client). Each accepted socket is handed to the
  * transport; once the transport connection is ready, -target is dialled (names resolved
- * without blocking) and a relay joins the two. Owns the transport connection until then. */
+ * without blocking), or, on a free server, the destination the client named, under the
+ * destination policy; then a relay joins the two. Owns the transport connection until then. */
 #include <event2/event.h>
 #include <stdlib.h>
 
@@ -17,6 +18,7 @@ struct incoming {
     struct wr_conn *conn;               /* the transport connection */
     struct wr_pending *pending;         /* dial to the target */
     struct event *timer;                /* handshake deadline */
+    struct wr_endpoint dest;            /* free server: where this connection goes */
 };
 
 static void in_free(struct incoming *in)
@@ -43,9 +45,10 @@ static void on_target(void *arg, struct wr_conn *target, uint8_t rep, const char
     struct wr_ctx *ctx = in->m->ctx;
     if (!target) {
         char a[WR_ADDRSTRLEN];
-        wr_endpoint_format(&in->m->target, a, sizeof a);
-        wr_warn("%s c%u: cannot reach the target %s: %s", in->m->name, conn->id, wr_safe(a),
-                why ? why : wr_rep_str(rep));
+        wr_endpoint_format(in->m->has_target ? &in->m->target : &in->dest, a, sizeof a);
+        /* An unreachable -target is the operator's problem; a client's destination is not. */
+        wr_log(in->m->has_target ? WR_LOG_WARN : WR_LOG_INFO, "%s c%u: cannot reach %s: %s",
+               in->m->name, conn->id, wr_safe(a), why ? why : wr_rep_str(rep));
         in_free(in);
         wr_conn_close(conn, 1);
         return;
@@ -60,7 +63,21 @@ static void dial_target(struct incoming *in)
         event_free(in->timer);
         in->timer = NULL;
     }
-    in->pending = wr_dial(in->m->ctx, &in->m->target, WR_DIAL_DIRECT, on_target, in);
+    const struct wr_endpoint *to = &in->m->target;
+    int flags = WR_DIAL_DIRECT;
+    if (!in->m->has_target) {
+        to = wr_conn_destination(in->conn);
+        if (!to) {
+            wr_info("%s c%u: the client named no destination", in->m->name, in->conn->id);
+            in_kill(&in->live);
+            return;
+        }
+        in->dest = *to;
+        to = &in->dest;
+        if (!in->m->allow_private)
+            flags = WR_DIAL_PUBLIC_ONLY;
+    }
+    in->pending = wr_dial(in->m->ctx, to, flags, on_target, in);
     if (!in->pending) {
         wr_warn("%s c%u: cannot start a connection to the target", in->m->name, in->conn->id);
         in_kill(&in->live);

@@ -32,6 +32,9 @@ struct wr_open_req {
 
 struct wr_transport {
     const char *name;                   /* canonical spelling; matched case-insensitively */
+    /* The server can run without -target: each connection names its destination
+     * (wr_conn_destination), and the server connects there, subject to the destination policy. */
+    int free_server;
 
     /* Validates the client options once at start (CMETHOD-ERROR text in err on failure). */
     int (*client_init)(struct wr_ctx *ctx, const json_t *opts, enum wr_mode mode, void **state,

@@ -296,6 +296,30 @@ static void test_endpoint_set_and_format_truncation(void **state)
     assert_int_equal(buf[8], '#');
 }
 
+/* The free server's destination policy: only public unicast addresses. */
+static void test_sockaddr_is_public(void **state)
+{
+    static const struct { const char *ep; int pub; } rows[] = {
+        { "8.8.8.8:53", 1 },          { "93.184.216.34:80", 1 },   { "100.63.255.255:1", 1 },
+        { "172.32.0.1:1", 1 },        { "192.169.0.1:1", 1 },      { "[2001:db8::1]:1", 1 },
+        { "[2606:4700::1111]:443", 1 }, { "[::ffff:8.8.8.8]:53", 1 },
+        { "0.0.0.0:1", 0 },           { "10.1.2.3:1", 0 },         { "100.64.0.1:1", 0 },
+        { "127.0.0.1:1", 0 },         { "127.255.255.254:1", 0 },  { "169.254.1.1:1", 0 },
+        { "172.16.0.1:1", 0 },        { "172.31.255.255:1", 0 },   { "192.168.1.1:1", 0 },
+        { "224.0.0.1:1", 0 },         { "255.255.255.255:1", 0 },  { "[::]:1", 0 },
+        { "[::1]:1", 0 },             { "[fc00::1]:1", 0 },        { "[fdff::1]:1", 0 },
+        { "[fe80::1]:1", 0 },         { "[febf::1]:1", 0 },        { "[ff02::1]:1", 0 },
+        { "[::ffff:127.0.0.1]:1", 0 }, { "[::ffff:192.168.0.1]:1", 0 },
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct wr_endpoint ep;
+        char err[128];
+        assert_int_equal(wr_endpoint_parse(rows[i].ep, 0, &ep, err, sizeof err), 0);
+        if (wr_sockaddr_is_public((const struct sockaddr *)&ep.sa) != rows[i].pub)
+            fail_msg("%s: want public=%d", rows[i].ep, rows[i].pub);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -308,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_hostname_valid),
         cmocka_unit_test(test_sockaddr),
         cmocka_unit_test(test_endpoint_set_and_format_truncation),
+        cmocka_unit_test(test_sockaddr_is_public),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,7 +9,9 @@
  *   carries the option target, or 0.0.0.0:0 for a server that forwards to its own -target.
  * The salt and the whole first chunk (the header) leave in one write, as ss-local does: a
  * server that sees them split may take the connection for a probe.
- * Server: forwards to -target after taking off the address header (bound). A salt seen before,
+ * Server: with -target, forwards there after taking off the address header (bound); without,
+ * connects to the address in the header (free), refusing loopback, private and link-local
+ * destinations unless the option allowPrivateDestinations is true. A salt seen before,
  * a wrong key or a bad header gets no answer: the connection is read and discarded, then closed
  * after a random 10-60 s, as ss-libev keeps such connections until its idle timeout. */
 #include <arpa/inet.h>
@@ -293,6 +295,11 @@ static int server_ready(const void *st)
     return ((const struct ss_codec *)st)->ready;
 }
 
+static const struct wr_endpoint *server_destination(const void *st)
+{
+    return &((const struct ss_codec *)st)->dest;
+}
+
 static int server_start(void *st, struct evbuffer *wire_out)
 {
     return WR_CODEC_OK; /* the server's salt goes out with its first bytes */
@@ -305,6 +312,7 @@ static const struct wr_codec_ops ss_server_codec = {
     .encode = codec_encode,
     .is_ready = server_ready,
     .free = codec_free,
+    .destination = server_destination,
     .drain_min_ms = 10000,
     .drain_max_ms = 60000,
     /* The salt and a whole first chunk, which ss-local sends in one write. */
@@ -371,6 +379,7 @@ static void shadow_free(void *state)
 
 const struct wr_transport wr_transport_shadow = {
     .name = "shadow",
+    .free_server = 1,
     .client_init = shadow_client_init,
     .client_check = shadow_client_check,
     .client_open = shadow_client_open,
