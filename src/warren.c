@@ -204,6 +204,8 @@ static void start_method(struct run *r, const struct wr_transport_req *req)
     wr_endpoint_format(wr_listener_addr(m->listener), addr, sizeof addr);
     if (cfg->is_server) {
         wr_ipc_smethod(m->name, addr, args);
+        if (m->t->server_announce)
+            m->t->server_announce(m->tstate, wr_listener_addr(m->listener));
         if (m->has_target)
             wr_info("%s server listening on %s, forwarding to %s", m->name, addr,
                     wr_safe(cfg->target.host));

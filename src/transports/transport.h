@@ -54,6 +54,9 @@ struct wr_transport {
     /* Takes ownership of an accepted connection; returns the transport connection, or NULL
      * (raw already closed). */
     struct wr_conn *(*server_wrap)(void *state, struct wr_conn *raw);
+    /* Optional: called once the server listens on bound, to tell the operator what clients
+     * need (a bridge line, a share URI). */
+    void (*server_announce)(void *state, const struct wr_endpoint *bound);
 
     void (*free_state)(void *state);
 };

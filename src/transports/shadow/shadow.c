@@ -1,7 +1,7 @@
 /* shadow.c: the Shadowsocks AEAD transport "shadow", wire-compatible with shadowsocks-libev.
  * Options (from -options, the SOCKS JSON block or PT 1.0 k=v): password (required),
  * cipherName (aes-128-gcm, aes-256-gcm, chacha20-ietf-poly1305; default chacha20-ietf-poly1305),
- * serverAddress, target.
+ * serverAddress, target, and uri (a SIP002 ss:// URI giving the first three; explicit keys win).
  * - With serverAddress the client is free: the SOCKS destination (or, in transparent-TCP mode,
  *   the option target) is the final destination, written in the first chunk's address header,
  *   and the connection goes to serverAddress.
@@ -22,6 +22,7 @@
 
 #include "core/codec.h"
 #include "core/ctx.h"
+#include "core/log.h"
 #include "core/options.h"
 #include "transports/shadow/aead.h"
 #include "transports/shadow/replay.h"
@@ -30,6 +31,7 @@
 #define DEFAULT_CIPHER "chacha20-ietf-poly1305"
 
 /* Both states start with is_server: free_state receives either. */
+struct shadow_server;
 struct shadow_client {
     int is_server;                      /* 0 */
     struct wr_ctx *ctx;
@@ -42,6 +44,7 @@ struct shadow_server {
     const struct ss_cipher *cipher;
     uint8_t master[SS_MAX_KEY];
     struct ss_replay *replay;           /* salts seen, ours included (a reflected salt is refused) */
+    char password[256];                 /* for the announced URI */
 };
 
 /* One connection's codec state. */
@@ -57,6 +60,104 @@ struct ss_codec {
     struct wr_endpoint dest;            /* what the header names */
     uint8_t ready;
 };
+
+/* --- SIP002 URIs ------------------------------------------------------------------------ */
+
+static int hexval(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* "ss://" userinfo "@" host ":" port ["/"] ["?" plugin] ["#" tag], userinfo being
+ * base64url(method ":" password) (padding optional) or, as some clients write it,
+ * percent-encoded "method:password". Fills out with cipherName, password, serverAddress. */
+static int parse_uri(const char *uri, json_t *out, char *err, size_t errlen)
+{
+    if (strncmp(uri, "ss://", 5) != 0) {
+        snprintf(err, errlen, "uri must start with ss://");
+        return -1;
+    }
+    const char *p = uri + 5;
+    const char *at = strrchr(p, '@');
+    if (!at || at == p) {
+        snprintf(err, errlen, "uri has no user info (ss://BASE64(method:password)@host:port)");
+        return -1;
+    }
+    char info[512];
+    size_t il = (size_t)(at - p), n = 0;
+    if (il >= sizeof info) {
+        snprintf(err, errlen, "uri user info too long");
+        return -1;
+    }
+    if (memchr(p, ':', il) || memchr(p, '%', il)) {
+        for (size_t i = 0; i < il; i++) {
+            if (p[i] == '%' && i + 2 < il && hexval(p[i + 1]) >= 0 && hexval(p[i + 2]) >= 0) {
+                info[n++] = (char)(hexval(p[i + 1]) * 16 + hexval(p[i + 2]));
+                i += 2;
+            } else {
+                info[n++] = p[i];
+            }
+        }
+    } else {
+        char b64[512];
+        size_t bl = 0;
+        for (size_t i = 0; i < il; i++)
+            if (p[i] != '=')
+                b64[bl++] = p[i];
+        b64[bl] = '\0';
+        if (sodium_base642bin((unsigned char *)info, sizeof info - 1, b64, bl, NULL, &n, NULL,
+                              sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 &&
+            sodium_base642bin((unsigned char *)info, sizeof info - 1, b64, bl, NULL, &n, NULL,
+                              sodium_base64_VARIANT_ORIGINAL_NO_PADDING) != 0) {
+            snprintf(err, errlen, "uri user info is not base64");
+            return -1;
+        }
+    }
+    info[n] = '\0';
+    char *colon = memchr(info, ':', n);
+    if (!colon || strlen(info) != n) {
+        snprintf(err, errlen, "uri user info must be method:password");
+        return -1;
+    }
+    *colon = '\0';
+    char hostport[WR_ADDRSTRLEN + 2];
+    size_t hl = strcspn(at + 1, "/?#");
+    if (hl >= sizeof hostport) {
+        snprintf(err, errlen, "uri host too long");
+        return -1;
+    }
+    memcpy(hostport, at + 1, hl);
+    hostport[hl] = '\0';
+    json_object_set_new(out, "cipherName", json_string(info));
+    json_object_set_new(out, "password", json_stringn(colon + 1, n - (size_t)(colon + 1 - info)));
+    json_object_set_new(out, "serverAddress", json_string(hostport));
+    sodium_memzero(info, sizeof info);
+    return 0;
+}
+
+/* The options with a "uri" expanded; keys given explicitly win over the URI's. New reference,
+ * or NULL with err. */
+static json_t *effective_opts(const json_t *opts, char *err, size_t errlen)
+{
+    char buf[16];
+    int bad;
+    const char *uri = wr_opt_str(opts, "uri", buf, sizeof buf, &bad);
+    if (bad) {
+        snprintf(err, errlen, "uri must be a string");
+        return NULL;
+    }
+    if (!uri)
+        return json_incref((json_t *)opts);
+    json_t *from_uri = json_object();
+    if (!from_uri || parse_uri(uri, from_uri, err, errlen) != 0) {
+        json_decref(from_uri);
+        return NULL;
+    }
+    json_object_update(from_uri, (json_t *)opts);
+    json_object_del(from_uri, "uri");
+    return from_uri;
+}
 
 /* The key and cipher a set of options names; -1 with a reason. */
 static int read_keys(const json_t *opts, const struct ss_cipher **cipher, uint8_t master[SS_MAX_KEY],
@@ -98,20 +199,26 @@ static int read_endpoint(const json_t *opts, const char *key, int *present, stru
     return 0;
 }
 
-static int check_opts(const json_t *opts, enum wr_mode mode, char *err, size_t errlen)
+static int check_opts(const json_t *given, enum wr_mode mode, char *err, size_t errlen)
 {
     const struct ss_cipher *c;
     struct wr_endpoint ep;
-    int has_server, has_target;
+    int has_server, has_target, r = -1;
+    json_t *opts = effective_opts(given, err, errlen);
+    if (!opts)
+        return -1;
     if (read_keys(opts, &c, NULL, err, errlen) != 0 ||
         read_endpoint(opts, "serverAddress", &has_server, &ep, err, errlen) != 0 ||
         read_endpoint(opts, "target", &has_target, &ep, err, errlen) != 0)
-        return -1;
+        goto out;
     if (mode == WR_MODE_TRANSPARENT_TCP && !has_server) {
         snprintf(err, errlen, "transparent-TCP mode needs the option serverAddress (host:port)");
-        return -1;
+        goto out;
     }
-    return 0;
+    r = 0;
+out:
+    json_decref(opts);
+    return r;
 }
 
 /* --- codec ------------------------------------------------------------------------------ */
@@ -199,12 +306,18 @@ static struct wr_pending *shadow_client_open(void *state, const struct wr_open_r
     struct wr_endpoint server, dest;
     int has_server, has_target;
     struct ss_codec *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
-    if (read_keys(req->args, &c->cipher, c->master, err, sizeof err) != 0 ||
-        read_endpoint(req->args, "serverAddress", &has_server, &server, err, sizeof err) != 0 ||
-        read_endpoint(req->args, "target", &has_target, &dest, err, sizeof err) != 0)
+    json_t *opts = effective_opts(req->args, err, sizeof err);
+    if (!c || !opts) {
+        json_decref(opts);
+        free(c);
+        return wr_fail_soon(sc->ctx, cb, arg, WR_REP_FAILURE, c ? err : "out of memory");
+    }
+    if (read_keys(opts, &c->cipher, c->master, err, sizeof err) != 0 ||
+        read_endpoint(opts, "serverAddress", &has_server, &server, err, sizeof err) != 0 ||
+        read_endpoint(opts, "target", &has_target, &dest, err, sizeof err) != 0)
         goto fail;
+    json_decref(opts);
+    opts = NULL;
     if (has_server) {
         /* Free: the server is fixed; the destination travels in the header. */
         if (req->dst)
@@ -227,6 +340,7 @@ static struct wr_pending *shadow_client_open(void *state, const struct wr_open_r
     }
     return wr_codec_dial(sc->ctx, &server, &ss_client_codec, c, cb, arg);
 fail:
+    json_decref(opts);
     codec_free(c);
     return wr_fail_soon(sc->ctx, cb, arg, WR_REP_FAILURE, err);
 }
@@ -340,9 +454,32 @@ static int shadow_server_init(struct wr_ctx *ctx, const json_t *opts, enum wr_mo
     }
     ss->is_server = 1;
     ss->ctx = ctx;
+    char buf[16];
+    int bad;
+    const char *pw = wr_opt_str(opts, "password", buf, sizeof buf, &bad);
+    snprintf(ss->password, sizeof ss->password, "%s", pw ? pw : "");
     args_out[0] = '\0'; /* the password is the secret: clients get it out of band */
     *state = ss;
     return 0;
+}
+
+/* Logs the SIP002 URI a Shadowsocks client can import (at INFO: it holds the password). */
+static void shadow_server_announce(void *state, const struct wr_endpoint *bound)
+{
+    struct shadow_server *ss = state;
+    if (!wr_log_enabled(WR_LOG_INFO))
+        return;
+    char info[64 + sizeof ss->password], b64[sizeof info * 4 / 3 + 4], hostport[WR_ADDRSTRLEN];
+    int n = snprintf(info, sizeof info, "%s:%s", ss->cipher->name, ss->password);
+    sodium_bin2base64(b64, sizeof b64, (const unsigned char *)info, (size_t)n,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    if (!strcmp(bound->host, "0.0.0.0") || !strcmp(bound->host, "::"))
+        snprintf(hostport, sizeof hostport, "YOUR_SERVER_IP:%u", bound->port);
+    else
+        wr_endpoint_format(bound, hostport, sizeof hostport);
+    wr_info("shadow: Shadowsocks clients can use ss://%s@%s", b64, hostport);
+    sodium_memzero(info, sizeof info);
+    sodium_memzero(b64, sizeof b64);
 }
 
 static struct wr_conn *shadow_server_wrap(void *state, struct wr_conn *raw)
@@ -373,6 +510,7 @@ static void shadow_free(void *state)
         struct shadow_server *ss = state;
         ss_replay_free(ss->replay);
         sodium_memzero(ss->master, sizeof ss->master);
+        sodium_memzero(ss->password, sizeof ss->password);
     }
     free(state);
 }
@@ -385,5 +523,6 @@ const struct wr_transport wr_transport_shadow = {
     .client_open = shadow_client_open,
     .server_init = shadow_server_init,
     .server_wrap = shadow_server_wrap,
+    .server_announce = shadow_server_announce,
     .free_state = shadow_free,
 };
