@@ -25,6 +25,7 @@
 #include "core/log.h"
 #include "core/options.h"
 #include "ipc/ipc.h"
+#include "ipc/sip003.h"
 #include "modes/modes.h"
 
 struct run {
@@ -248,7 +249,29 @@ static void teardown(struct run *r)
     wr_log_set_file(NULL);
 }
 
+static int run(int argc, char **argv);
+
 int warren_main(int argc, char **argv)
+{
+    /* Started bare by shadowsocks-libev as a SIP003 plugin: the environment says what to do. */
+    if (argc <= 1) {
+        char **sargv, err[300];
+        int sargc;
+        int r = wr_sip003_argv(&sargv, &sargc, err, sizeof err);
+        if (r < 0) {
+            fprintf(stderr, "warren: %s\n", err);
+            return WARREN_EXIT_USAGE;
+        }
+        if (r > 0) {
+            int rc = run(sargc, sargv);
+            wr_sip003_free(sargv, sargc);
+            return rc;
+        }
+    }
+    return run(argc, argv);
+}
+
+static int run(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
     struct wr_flags flags;

@@ -3,8 +3,8 @@
  * cipherName (aes-128-gcm, aes-256-gcm, chacha20-ietf-poly1305; default chacha20-ietf-poly1305),
  * serverAddress, target, and uri (a SIP002 ss:// URI giving the first three; explicit keys win).
  * - With serverAddress the client is free: the SOCKS destination (or, in transparent-TCP mode,
- *   the option target) is the final destination, written in the first chunk's address header,
- *   and the connection goes to serverAddress.
+ *   the option target, else 0.0.0.0:0) is the final destination, written in the first chunk's
+ *   address header, and the connection goes to serverAddress.
  * - Without it the SOCKS destination is the server (as PT 1.0 parents send it), and the header
  *   carries the option target, or 0.0.0.0:0 for a server that forwards to its own -target.
  * The salt and the whole first chunk (the header) leave in one write, as ss-local does: a
@@ -318,20 +318,14 @@ static struct wr_pending *shadow_client_open(void *state, const struct wr_open_r
         goto fail;
     json_decref(opts);
     opts = NULL;
-    if (has_server) {
-        /* Free: the server is fixed; the destination travels in the header. */
-        if (req->dst)
-            dest = *req->dst;
-        else if (!has_target) {
-            snprintf(err, sizeof err, "no destination: give the option target");
-            goto fail;
-        }
-    } else {
-        if (wr_transport_server_addr(req, &server, err, sizeof err) != 0)
-            goto fail;
-        if (!has_target)
-            wr_endpoint_set(&dest, WR_EP_IPV4, "0.0.0.0", 0);
-    }
+    /* The header names the SOCKS destination when the client is free (serverAddress given),
+     * else the option target, else 0.0.0.0:0 for a server bound to its own -target. */
+    if (has_server && req->dst)
+        dest = *req->dst;
+    else if (!has_target)
+        wr_endpoint_set(&dest, WR_EP_IPV4, "0.0.0.0", 0);
+    if (!has_server && wr_transport_server_addr(req, &server, err, sizeof err) != 0)
+        goto fail;
     c->header_len = wr_endpoint_to_socks(&dest, c->header);
     ss_stream_init_decrypt(&c->dec, c->cipher);
     if (ss_stream_init_encrypt(&c->enc, c->cipher, c->master) != 0) {

@@ -1,0 +1,184 @@
+/* sip003.c: the SIP003 plugin environment as warren flags; see sip003.h. */
+#include "ipc/sip003.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/addr.h"
+
+int wr_sip003_parse_options(const char *opts, char *json_out, size_t json_len, char *transport,
+                            size_t transport_len, int *is_server, char *err, size_t errlen)
+{
+    json_t *obj = json_object();
+    size_t n = strlen(opts);
+    char *key = malloc(n + 1), *val = malloc(n + 1);
+    int r = -1;
+    *is_server = 0;
+    snprintf(transport, transport_len, "plain");
+    if (!obj || !key || !val) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i <= n;) {
+        size_t kl = 0, vl = 0;
+        int in_value = 0;
+        for (; i < n && opts[i] != ';'; i++) {
+            char c = opts[i];
+            if (c == '\\') {
+                if (++i == n) {
+                    snprintf(err, errlen, "SS_PLUGIN_OPTIONS ends with a lone backslash");
+                    goto out;
+                }
+                c = opts[i];
+            } else if (c == '=' && !in_value) {
+                in_value = 1;
+                continue;
+            }
+            if (in_value)
+                val[vl++] = c;
+            else
+                key[kl++] = c;
+        }
+        i++;
+        key[kl] = val[vl] = '\0';
+        if (kl == 0 && !in_value)
+            continue;                           /* empty item: "a=b;;c=d" */
+        if (kl == 0) {
+            snprintf(err, errlen, "SS_PLUGIN_OPTIONS has an option with an empty name");
+            goto out;
+        }
+        if (!in_value) {
+            if (!strcmp(key, "server"))
+                *is_server = 1;
+            else if (strcmp(key, "client") != 0)
+                json_object_set_new(obj, key, json_true());
+            continue;
+        }
+        if (!strcmp(key, "transport")) {
+            snprintf(transport, transport_len, "%s", val);
+            continue;
+        }
+        if (json_object_set_new(obj, key, json_stringn(val, vl)) != 0) {
+            snprintf(err, errlen, "SS_PLUGIN_OPTIONS is not valid UTF-8");
+            goto out;
+        }
+    }
+    char *text = json_dumps(obj, JSON_COMPACT);
+    if (!text || strlen(text) >= json_len) {
+        free(text);
+        snprintf(err, errlen, "SS_PLUGIN_OPTIONS too long");
+        goto out;
+    }
+    strcpy(json_out, text);
+    free(text);
+    r = 0;
+out:
+    free(key);
+    free(val);
+    json_decref(obj);
+    return r;
+}
+
+/* host (maybe "a|b": the first) and port from the environment, as "ip:port" or "[ip6]:port". */
+static int env_endpoint(const char *hvar, const char *pvar, char *out, size_t outlen, char *err,
+                        size_t errlen)
+{
+    const char *h = getenv(hvar), *p = getenv(pvar);
+    if (!h || !*h || !p || !*p) {
+        snprintf(err, errlen, "SIP003: %s and %s must both be set", hvar, pvar);
+        return -1;
+    }
+    char host[WR_HOST_MAX + 1];
+    size_t hl = strcspn(h, "|");
+    if (hl > WR_HOST_MAX) {
+        snprintf(err, errlen, "SIP003: %s too long", hvar);
+        return -1;
+    }
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    snprintf(out, outlen, strchr(host, ':') ? "[%s]:%s" : "%s:%s", host, p);
+    return 0;
+}
+
+int wr_sip003_argv(char ***argv_out, int *argc_out, char *err, size_t errlen)
+{
+    if (!getenv("SS_REMOTE_HOST") && !getenv("SS_LOCAL_HOST"))
+        return 0;
+    char remote[WR_ADDRSTRLEN + 4], local[WR_ADDRSTRLEN + 4];
+    char json[4096], transport[64], opts_json[4200], bind[WR_ADDRSTRLEN + 80];
+    int is_server;
+    const char *po = getenv("SS_PLUGIN_OPTIONS");
+    if (env_endpoint("SS_REMOTE_HOST", "SS_REMOTE_PORT", remote, sizeof remote, err, errlen) ||
+        env_endpoint("SS_LOCAL_HOST", "SS_LOCAL_PORT", local, sizeof local, err, errlen) ||
+        wr_sip003_parse_options(po ? po : "", json, sizeof json, transport, sizeof transport,
+                                &is_server, err, errlen))
+        return -1;
+    const char *args[16];
+    int n = 0;
+    args[n++] = "warren";
+    if (is_server) {
+        /* The transport's options, keyed by name; the server listens where clients connect. */
+        snprintf(opts_json, sizeof opts_json, "{\"%s\":%s}", transport, json);
+        snprintf(bind, sizeof bind, "%s-%s", transport, remote);
+        args[n++] = "-server";
+        args[n++] = "-transport";
+        args[n++] = transport;
+        args[n++] = "-bindaddr";
+        args[n++] = bind;
+        args[n++] = "-target";
+        args[n++] = local;
+    } else {
+        json_error_t jerr;
+        json_t *o = json_loads(json, 0, &jerr);
+        if (!o) {
+            snprintf(err, errlen, "SIP003: internal options error");
+            return -1;
+        }
+        json_object_set_new(o, "serverAddress", json_string(remote));
+        json_t *keyed = json_object();
+        json_object_set_new(keyed, transport, o);
+        char *text = json_dumps(keyed, JSON_COMPACT);
+        json_decref(keyed);
+        if (!text || strlen(text) >= sizeof opts_json) {
+            free(text);
+            snprintf(err, errlen, "SIP003: options too long");
+            return -1;
+        }
+        strcpy(opts_json, text);
+        free(text);
+        args[n++] = "-client";
+        args[n++] = "-transport";
+        args[n++] = transport;
+        args[n++] = "-mode";
+        args[n++] = "transparent-TCP";
+        args[n++] = "-proxylistenaddr";
+        args[n++] = local;
+    }
+    args[n++] = "-options";
+    args[n++] = opts_json;
+    char **argv = calloc((size_t)n + 1, sizeof *argv);
+    if (!argv) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        argv[i] = strdup(args[i]);
+        if (!argv[i]) {
+            wr_sip003_free(argv, i);
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    *argv_out = argv;
+    *argc_out = n;
+    return 1;
+}
+
+void wr_sip003_free(char **argv, int argc)
+{
+    for (int i = 0; i < argc; i++)
+        free(argv[i]);
+    free(argv);
+}
