@@ -154,6 +154,8 @@ int ss_decrypt(struct ss_stream *s, const uint8_t *master, struct evbuffer *wire
                 return -1;
             /* ss-libev masks the length rather than rejecting the two high bits. */
             s->pending_len = (uint16_t)(((len[0] << 8) | len[1]) & SS_MAX_PAYLOAD);
+            if (s->pending_len == 0)
+                return -1; /* ss-libev refuses an empty chunk */
             s->have_len = 1;
         }
         size_t need = (size_t)s->pending_len + SS_TAG;
