@@ -1,4 +1,4 @@
-/* fuzz_endpoint.c: wr_endpoint_parse and wr_endpoint_from_parts.
+/* fuzz_endpoint.c: wr_endpoint_parse, wr_endpoint_from_parts and the SOCKS binary form.
  *
  * The input (up to its first NUL) is parsed as "host:port" with each flag combination; on
  * success the endpoint must be consistent (host length, sockaddr family and port, the flags
@@ -47,8 +47,28 @@ static void check_ep(const struct wr_endpoint *ep, int flags)
     }
 }
 
+/* The binary SOCKS form: whatever parses must encode back to exactly the bytes it used, and a
+ * prefix of those bytes must ask for more. */
+static void check_socks_form(const uint8_t *data, size_t size)
+{
+    struct wr_endpoint ep;
+    size_t used = 0;
+    int r = wr_endpoint_from_socks(data, size, &used, &ep);
+    FUZZ_CHECK(r == 1 || r == 0 || r == WR_SOCKS_ADDR_BAD_TYPE || r == WR_SOCKS_ADDR_BAD_NAME);
+    if (r != 1)
+        return;
+    FUZZ_CHECK(used <= size && used <= WR_SOCKS_ADDR_MAX);
+    uint8_t back[WR_SOCKS_ADDR_MAX];
+    FUZZ_CHECK(wr_endpoint_to_socks(&ep, back) == used);
+    FUZZ_CHECK(memcmp(back, data, used) == 0);
+    size_t used2;
+    struct wr_endpoint ep2;
+    FUZZ_CHECK(wr_endpoint_from_socks(data, used - 1, &used2, &ep2) == 0);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    check_socks_form(data, size);
     static const int flag_sets[] = { 0, WR_EP_IP_ONLY, WR_EP_NONZERO_PORT, WR_EP_IP_ONLY | WR_EP_NONZERO_PORT };
     char *s = fuzz_cstr(data, size);
     for (size_t i = 0; i < 4; i++) {

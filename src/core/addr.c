@@ -253,3 +253,38 @@ int wr_sockaddr_is_public(const struct sockaddr *sa)
     if (a[0] == 0xFF) return 0;                                    /* multicast */
     return 1;
 }
+
+int wr_endpoint_from_socks(const uint8_t *p, size_t n, size_t *used, struct wr_endpoint *ep)
+{
+    char host[WR_HOST_MAX + 1];
+    size_t alen;
+    enum wr_ep_type type;
+    if (n < 1)
+        return 0;
+    switch (p[0]) {
+    case 1: alen = 4; type = WR_EP_IPV4; break;
+    case 4: alen = 16; type = WR_EP_IPV6; break;
+    case 3:
+        if (n < 2)
+            return 0;
+        alen = 1 + (size_t)p[1];
+        type = WR_EP_NAME;
+        break;
+    default:
+        return WR_SOCKS_ADDR_BAD_TYPE;
+    }
+    if (n < 1 + alen + 2)
+        return 0;
+    if (type == WR_EP_NAME) {
+        if (!wr_hostname_valid((const char *)p + 2, p[1]))
+            return WR_SOCKS_ADDR_BAD_NAME;
+        memcpy(host, p + 2, p[1]);
+        host[p[1]] = '\0';
+    } else {
+        inet_ntop(type == WR_EP_IPV4 ? AF_INET : AF_INET6, p + 1, host, sizeof host);
+    }
+    if (wr_endpoint_set(ep, type, host, (uint16_t)(p[1 + alen] << 8 | p[2 + alen])) != 0)
+        return WR_SOCKS_ADDR_BAD_NAME;
+    *used = 1 + alen + 2;
+    return 1;
+}

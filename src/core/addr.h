@@ -50,5 +50,10 @@ int wr_sockaddr_is_public(const struct sockaddr *sa);
 /* ATYP | address | BE16 port, as SOCKS5 requests and Shadowsocks headers carry it. */
 #define WR_SOCKS_ADDR_MAX (1 + 1 + WR_HOST_MAX + 2)
 size_t wr_endpoint_to_socks(const struct wr_endpoint *ep, uint8_t out[WR_SOCKS_ADDR_MAX]);
+/* The inverse, over the n bytes at p (the ATYP byte first, taken as is: callers that mask it,
+ * as Shadowsocks does, mask it before). Returns 1 (*used bytes make ep), 0 (need more bytes),
+ * WR_SOCKS_ADDR_BAD_TYPE or WR_SOCKS_ADDR_BAD_NAME. */
+enum { WR_SOCKS_ADDR_BAD_TYPE = -1, WR_SOCKS_ADDR_BAD_NAME = -2 };
+int wr_endpoint_from_socks(const uint8_t *p, size_t n, size_t *used, struct wr_endpoint *ep);
 
 #endif

@@ -74,48 +74,15 @@ int wr_s5_parse_request(const uint8_t *p, size_t n, size_t *used, struct wr_s5_r
         *rep = 0x07;
         return WR_S5_BAD;
     }
-    char host[WR_HOST_MAX + 1];
     size_t alen;
-    enum wr_ep_type type;
-    switch (p[3]) {
-    case 1:
-        alen = 4;
-        if (n < 4 + alen + 2)
-            return WR_S5_MORE;
-        inet_ntop(AF_INET, p + 4, host, sizeof host);
-        type = WR_EP_IPV4;
-        break;
-    case 4:
-        alen = 16;
-        if (n < 4 + alen + 2)
-            return WR_S5_MORE;
-        inet_ntop(AF_INET6, p + 4, host, sizeof host);
-        type = WR_EP_IPV6;
-        break;
-    case 3:
-        if (n < 5)
-            return WR_S5_MORE;
-        alen = 1 + (size_t)p[4];
-        if (n < 4 + alen + 2)
-            return WR_S5_MORE;
-        if (!wr_hostname_valid((const char *)p + 5, p[4])) {
-            *rep = 0x01;
-            return WR_S5_BAD;
-        }
-        memcpy(host, p + 5, p[4]);
-        host[p[4]] = '\0';
-        type = WR_EP_NAME;
-        break;
-    default:
-        *rep = 0x08;
+    int r = wr_endpoint_from_socks(p + 3, n - 3, &alen, &req->dst);
+    if (r == 0)
+        return WR_S5_MORE;
+    if (r < 0) {
+        *rep = r == WR_SOCKS_ADDR_BAD_TYPE ? 0x08 : 0x01;
         return WR_S5_BAD;
     }
-    uint16_t port = (uint16_t)(p[4 + alen] << 8 | p[4 + alen + 1]);
-    if (wr_endpoint_set(&req->dst, type, host, port) != 0) {
-        *rep = 0x01;
-        return WR_S5_BAD;
-    }
-    *used = 4 + alen + 2;
+    *used = 3 + alen;
     return WR_S5_OK;
 }
 

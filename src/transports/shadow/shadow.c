@@ -14,7 +14,6 @@
  * destinations unless the option allowPrivateDestinations is true. A salt seen before,
  * a wrong key or a bad header gets no answer: the connection is read and discarded, then closed
  * after a random 10-60 s, as ss-libev keeps such connections until its idle timeout. */
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sodium.h>
@@ -345,33 +344,15 @@ fail:
 static int parse_header(struct evbuffer *in, struct wr_endpoint *dest)
 {
     uint8_t h[WR_SOCKS_ADDR_MAX];
-    size_t have = evbuffer_get_length(in);
-    if (have < 2)
+    size_t have = evbuffer_get_length(in), used;
+    if (have == 0)
         return 0;
     evbuffer_copyout(in, h, have < sizeof h ? have : sizeof h);
-    char host[WR_HOST_MAX + 1];
-    size_t alen;
-    enum wr_ep_type type;
-    switch (h[0] & 0x0F) {
-    case 1: alen = 4; type = WR_EP_IPV4; break;
-    case 4: alen = 16; type = WR_EP_IPV6; break;
-    case 3: alen = 1 + (size_t)h[1]; type = WR_EP_NAME; break;
-    default: return -1;
-    }
-    if (have < 1 + alen + 2)
-        return 0;
-    if (type == WR_EP_NAME) {
-        if (!wr_hostname_valid((const char *)h + 2, h[1]))
-            return -1;
-        memcpy(host, h + 2, h[1]);
-        host[h[1]] = '\0';
-    } else if (!inet_ntop(type == WR_EP_IPV4 ? AF_INET : AF_INET6, h + 1, host, sizeof host)) {
-        return -1;
-    }
-    uint16_t port = (uint16_t)(h[1 + alen] << 8 | h[2 + alen]);
-    if (wr_endpoint_set(dest, type, host, port) != 0)
-        return -1;
-    evbuffer_drain(in, 1 + alen + 2);
+    h[0] &= 0x0F;
+    int r = wr_endpoint_from_socks(h, have < sizeof h ? have : sizeof h, &used, dest);
+    if (r <= 0)
+        return r < 0 ? -1 : 0;
+    evbuffer_drain(in, used);
     return 1;
 }
 
