@@ -12,9 +12,11 @@ against itself, for aes-128-gcm, aes-256-gcm and chacha20-ietf-poly1305:
 Every process is started here or by the `warren` fixture and stopped by its own pid; every
 socket operation has a timeout. Wire notes: /work/shared/notes/wire-formats.md section 3.
 """
+import base64
 import hashlib
 import json
 import os
+import re
 import selectors
 import shutil
 import signal
@@ -27,7 +29,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DataStream, encode_socks_addr, recv_exact, send_stream, socks5_connect
+from conftest import (WARREN, DataStream, EchoServer, encode_socks_addr, recv_exact, send_stream,
+                      socks5_connect)
 
 CIPHERS = ["aes-128-gcm", "aes-256-gcm", "chacha20-ietf-poly1305"]
 SALT_LEN = {"aes-128-gcm": 16, "aes-256-gcm": 32, "chacha20-ietf-poly1305": 32}
@@ -834,3 +837,116 @@ def test_ss_server_ignores_probes(warren, peers, relay, tcp_server, cipher):
     assert echo.accepted == 1 and echo.received() == [payload], echo.received()
     assert wait_log(ss, "repeat salt"), log_text(ss)[-2000:]
     assert wait_log(ss, "authentication error"), log_text(ss)[-2000:]
+
+
+# --------------------------------------------------------------------------------------------
+# Free server (no -target) and its destination policy; SIP002 URIs; SIP003 plugin mode
+# --------------------------------------------------------------------------------------------
+
+def start_free_server(warren, opts, name="free-server"):
+    srv = warren(["-server", "-transports", "shadow", "-bindaddr", "shadow-127.0.0.1:0",
+                  "-logLevel", "INFO", "-options", json.dumps({"shadow": opts})], name=name)
+    if "shadow" not in srv.methods:
+        pytest.fail("free server did not start: %r\n%s" % (srv.lines, srv.stderr_text()[-2000:]))
+    return srv
+
+
+def test_free_server_refuses_loopback_by_default(warren):
+    """Without -target the server goes where the header says, but never to loopback unless
+    allowed: the connection is reset and the target sees nothing."""
+    target = EchoServer()
+    try:
+        srv = start_free_server(warren, shadow_opts("aes-256-gcm"))
+        cli = start_client(warren, shadow_opts("aes-256-gcm", serverAddress=hostport(srv.addr)))
+        for dst in (target.addr, ("localhost", target.addr[1])):
+            sock = socks5_connect(cli.addr, dst, timeout=10)
+            sock.settimeout(5)
+            try:
+                sock.sendall(b"hello")
+                got = sock.recv(16)
+            except OSError:
+                got = b""
+            sock.close()
+            assert got == b"", "a loopback destination was reached through a free server"
+        assert target.accepted == 0
+        assert wait_until(lambda: "destination refused" in srv.stderr_text())
+    finally:
+        target.close()
+
+
+def test_free_server_allows_private_when_told(warren):
+    target = EchoServer()
+    try:
+        srv = start_free_server(warren, shadow_opts("chacha20-ietf-poly1305", allowPrivateDestinations=True))
+        cli = start_client(warren, shadow_opts("chacha20-ietf-poly1305", serverAddress=hostport(srv.addr)))
+        assert echo_ok(socks5_connect(cli.addr, target.addr, timeout=10))
+        assert echo_ok(socks5_connect(cli.addr, ("localhost", target.addr[1]), timeout=10))
+    finally:
+        target.close()
+
+
+def test_free_server_needs_target_for_plain(warren):
+    """plain cannot take destinations from clients: SMETHOD-ERROR plain, shadow still runs."""
+    srv = warren(["-server", "-transports", "plain,shadow", "-bindaddr",
+                  "plain-127.0.0.1:0,shadow-127.0.0.1:0", "-options",
+                  json.dumps({"shadow": shadow_opts("aes-128-gcm")})], name="mixed")
+    assert "shadow" in srv.methods and "plain" not in srv.methods
+    assert "SMETHOD-ERROR plain" in srv.stderr_text()
+
+
+def test_server_announces_sip002_uri_and_client_imports_it(warren):
+    target = EchoServer()
+    try:
+        srv = warren(["-server", "-transports", "shadow", "-bindaddr", "shadow-127.0.0.1:0",
+                      "-target", hostport(target.addr), "-logLevel", "INFO", "-options",
+                      json.dumps({"shadow": shadow_opts("aes-128-gcm", password="p@ss:w/rd;x")})],
+                     name="uri-server")
+        assert wait_until(lambda: "ss://" in srv.stderr_text())
+        uri = re.search(r"ss://\S+", srv.stderr_text()).group(0)
+        assert uri.endswith("@%s" % hostport(srv.addr))
+        cli = start_client(warren, {"uri": uri})
+        assert echo_ok(socks5_connect(cli.addr, srv.addr, timeout=10))
+        # A URI in standard base64 with padding, as other tools write it, works too.
+        std = "ss://%s@%s" % (base64.b64encode(b"aes-128-gcm:p@ss:w/rd;x").decode(), hostport(srv.addr))
+        cli2 = start_client(warren, {"uri": std}, name="client2")
+        assert echo_ok(socks5_connect(cli2.addr, srv.addr, timeout=10))
+    finally:
+        target.close()
+
+
+@needs_libev
+@pytest.mark.parametrize("transport", ["plain", "shadow"])
+def test_sip003_plugin_under_ss_local_and_ss_server(peers, transport):
+    """warren as the SIP003 plugin of both ss-server and ss-local: ss traffic inside warren's
+    transport, 256 KiB echoed back intact."""
+    target = EchoServer()
+    try:
+        extra = "" if transport == "plain" else \
+            "transport=shadow;password=inner\\;pw;cipherName=aes-128-gcm"
+        sport = free_port()
+        srv = peers.start("ss-server-sip003",
+                          [SS_SERVER, "-s", "127.0.0.1", "-p", sport, "-k", PASSWORD, "-m",
+                           "aes-256-gcm", "--plugin", WARREN, "--plugin-opts",
+                           "server" + (";" + extra if extra else "")], sport)
+        lport = free_port()
+        peers.start("ss-local-sip003",
+                    [SS_LOCAL, "-s", "127.0.0.1", "-p", sport, "-b", "127.0.0.1", "-l", lport,
+                     "-k", PASSWORD, "-m", "aes-256-gcm", "--plugin", WARREN]
+                    + (["--plugin-opts", extra] if extra else []), lport)
+        time.sleep(0.5)   # the client-side plugin listens on the port ss-local gave it
+        payload = os.urandom(256 << 10)
+        sock = socks5_connect(("127.0.0.1", lport), target.addr, timeout=10)
+        assert echo_ok(sock, payload=payload)
+        assert target.accepted == 1
+        assert "plugin" in log_text(srv).lower()
+    finally:
+        target.close()
+
+
+def wait_until(pred, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return pred()
