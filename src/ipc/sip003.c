@@ -49,15 +49,31 @@ int wr_sip003_parse_options(const char *opts, char *json_out, size_t json_len, c
             snprintf(err, errlen, "SS_PLUGIN_OPTIONS has an option with an empty name");
             goto out;
         }
+        if (!strcmp(key, "server")) {
+            /* "server", or "server=true|1|false|0" */
+            if (in_value && strcmp(val, "true") && strcmp(val, "1") && strcmp(val, "false") &&
+                strcmp(val, "0")) {
+                snprintf(err, errlen, "SS_PLUGIN_OPTIONS: server takes no value, or true/false");
+                goto out;
+            }
+            *is_server = !in_value || !strcmp(val, "true") || !strcmp(val, "1");
+            continue;
+        }
         if (!in_value) {
-            if (!strcmp(key, "server"))
-                *is_server = 1;
-            else if (strcmp(key, "client") != 0)
+            if (!strcmp(key, "transport")) {
+                snprintf(err, errlen, "SS_PLUGIN_OPTIONS: transport needs a name (transport=NAME)");
+                goto out;
+            }
+            if (strcmp(key, "client") != 0)
                 json_object_set_new(obj, key, json_true());
             continue;
         }
         if (!strcmp(key, "transport")) {
-            snprintf(transport, transport_len, "%s", val);
+            if (vl == 0 || vl >= transport_len) {
+                snprintf(err, errlen, "SS_PLUGIN_OPTIONS: bad transport name");
+                goto out;
+            }
+            memcpy(transport, val, vl + 1);
             continue;
         }
         if (json_object_set_new(obj, key, json_stringn(val, vl)) != 0) {
