@@ -2,7 +2,10 @@
 #include "transports/shadow/aead.h"
 
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
 #include <openssl/kdf.h>
+#include <openssl/objects.h>
+#include <openssl/params.h>
 #include <openssl/obj_mac.h>
 #include <sodium.h>
 #include <string.h>
@@ -14,6 +17,20 @@ static const struct ss_cipher ciphers[] = {
     { "aes-256-gcm", 32, NID_aes_256_gcm },
     { "chacha20-ietf-poly1305", 32, NID_chacha20_poly1305 },
 };
+
+/* OpenSSL 3 looks an algorithm up in its providers on every implicit use, which costs more than
+ * the HKDF itself; each connection keys two streams. The handles are fetched once and only read
+ * after that (the process has one thread). */
+static EVP_CIPHER *fetched_cipher[sizeof ciphers / sizeof ciphers[0]];
+static EVP_KDF *fetched_hkdf;
+
+static EVP_CIPHER *cipher_impl(const struct ss_cipher *c)
+{
+    size_t i = (size_t)(c - ciphers);
+    if (!fetched_cipher[i])
+        fetched_cipher[i] = EVP_CIPHER_fetch(NULL, OBJ_nid2sn(c->nid), NULL);
+    return fetched_cipher[i];
+}
 
 const struct ss_cipher *ss_cipher_find(const char *name)
 {
@@ -48,17 +65,21 @@ static int key_stream(struct ss_stream *s, const uint8_t *master, int encrypt)
 {
     uint8_t subkey[SS_MAX_KEY];
     size_t len = s->cipher->key_len;
-    EVP_PKEY_CTX *kdf = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
-    int ok = kdf && EVP_PKEY_derive_init(kdf) > 0 &&
-             EVP_PKEY_CTX_set_hkdf_md(kdf, EVP_sha1()) > 0 &&
-             EVP_PKEY_CTX_set1_hkdf_salt(kdf, s->salt, (int)len) > 0 &&
-             EVP_PKEY_CTX_set1_hkdf_key(kdf, master, (int)len) > 0 &&
-             EVP_PKEY_CTX_add1_hkdf_info(kdf, (const unsigned char *)"ss-subkey", 9) > 0 &&
-             EVP_PKEY_derive(kdf, subkey, &len) > 0;
-    EVP_PKEY_CTX_free(kdf);
+    if (!fetched_hkdf)
+        fetched_hkdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+    EVP_KDF_CTX *kdf = fetched_hkdf ? EVP_KDF_CTX_new(fetched_hkdf) : NULL;
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA1", 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)master, len),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, s->salt, len),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)"ss-subkey", 9),
+        OSSL_PARAM_construct_end(),
+    };
+    int ok = kdf && EVP_KDF_derive(kdf, subkey, len, params) > 0;
+    EVP_KDF_CTX_free(kdf);
     if (ok) {
         EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-        const EVP_CIPHER *cipher = EVP_get_cipherbynid(s->cipher->nid);
+        const EVP_CIPHER *cipher = cipher_impl(s->cipher);
         ok = ctx && cipher && EVP_CipherInit_ex(ctx, cipher, NULL, subkey, NULL, encrypt) > 0;
         if (ok)
             s->ctx = ctx;
