@@ -30,7 +30,6 @@
 #define DEFAULT_CIPHER "chacha20-ietf-poly1305"
 
 /* Both states start with is_server: free_state receives either. */
-struct shadow_server;
 struct shadow_client {
     int is_server;                      /* 0 */
     struct wr_ctx *ctx;
