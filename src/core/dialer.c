@@ -268,6 +268,12 @@ static void connect_next(struct dial *d)
     if (d->fd < 0) {
         char why[120];
         int e = errno;
+        if (e == EAFNOSUPPORT && d->addrs) {
+            /* A host without IPv6 (or IPv4): try the name's other addresses. */
+            d->last_errno = ENETUNREACH;
+            connect_next(d);
+            return;
+        }
         snprintf(why, sizeof why, "cannot open a socket: %s", strerror(e));
         dial_fail(d, e == EAFNOSUPPORT ? WR_REP_NET_UNREACH : WR_REP_FAILURE, why);
         return;
