@@ -12,69 +12,71 @@ static int set_err(char *err, size_t errlen, const char *msg)
     return -1;
 }
 
-json_t *wr_kv_parse_client_args(const char *s, size_t len, char *err, size_t errlen)
+int wr_kv_split(const char *s, size_t len, wr_kv_item_fn *each, void *arg, char *err, size_t errlen)
 {
-    json_t *obj = json_object();
-    if (!obj)
-        return NULL;
     if (len == 0)
-        return obj;
-    /* Worst case every byte is a literal: the unescaped key and value fit in len+1 each. */
+        return 0;
+    /* Unescaped, a key or a value is never longer than the input. */
     char *key = malloc(len + 1), *val = malloc(len + 1);
-    if (!key || !val)
-        goto fail_nomsg;
-    size_t i = 0;
-    while (i <= len) {
+    int r = -1;
+    if (!key || !val) {
+        set_err(err, errlen, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < len;) {
         size_t kl = 0, vl = 0;
-        int in_value = 0;
+        int has_value = 0;
         for (; i < len && s[i] != ';'; i++) {
             char c = s[i];
             if (c == '\\') {
                 if (++i == len) {
                     set_err(err, errlen, "trailing backslash in arguments");
-                    goto fail;
+                    goto out;
                 }
                 c = s[i];
-            } else if (c == '=' && !in_value) {
-                in_value = 1;
+            } else if (c == '=' && !has_value) {
+                has_value = 1;
                 continue;
             }
-            if (in_value)
+            if (has_value)
                 val[vl++] = c;
             else
                 key[kl++] = c;
         }
+        i++; /* past the ';' (a trailing one ends the list, as goptlib reads it) */
         key[kl] = val[vl] = '\0';
-        if (!in_value) {
-            set_err(err, errlen, kl ? "argument without '=' (want k=v)" : "empty argument");
-            goto fail;
-        }
-        if (kl == 0) {
-            set_err(err, errlen, "argument with an empty key");
-            goto fail;
-        }
-        if (memchr(key, '\0', kl) || memchr(val, '\0', vl)) {
-            set_err(err, errlen, "NUL byte in arguments");
-            goto fail;
-        }
-        if (json_object_set_new(obj, key, json_stringn(val, vl)) != 0) {
-            set_err(err, errlen, "argument is not valid UTF-8");
-            goto fail;
-        }
-        i++; /* skip ';' (or step past the end) */
-        if (i == len)
-            break; /* a trailing ';' ends the list, as goptlib reads it */
+        if (each(arg, key, kl, val, vl, has_value, err, errlen) != 0)
+            goto out;
     }
+    r = 0;
+out:
     free(key);
     free(val);
+    return r;
+}
+
+static int add_client_arg(void *arg, const char *key, size_t kl, const char *val, size_t vl,
+                          int has_value, char *err, size_t errlen)
+{
+    if (!has_value)
+        return set_err(err, errlen, kl ? "argument without '=' (want k=v)" : "empty argument");
+    if (kl == 0)
+        return set_err(err, errlen, "argument with an empty key");
+    if (memchr(key, '\0', kl) || memchr(val, '\0', vl))
+        return set_err(err, errlen, "NUL byte in arguments");
+    if (json_object_set_new(arg, key, json_stringn(val, vl)) != 0)
+        return set_err(err, errlen, "argument is not valid UTF-8");
+    return 0;
+}
+
+json_t *wr_kv_parse_client_args(const char *s, size_t len, char *err, size_t errlen)
+{
+    json_t *obj = json_object();
+    if (obj && wr_kv_split(s, len, add_client_arg, obj, err, errlen) != 0) {
+        json_decref(obj);
+        return NULL;
+    }
     return obj;
-fail_nomsg:
-    set_err(err, errlen, "out of memory");
-fail:
-    free(key);
-    free(val);
-    json_decref(obj);
-    return NULL;
 }
 
 static size_t escape_into(char *dst, const char *src)

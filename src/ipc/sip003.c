@@ -7,93 +7,77 @@
 #include <string.h>
 
 #include "core/addr.h"
+#include "core/kv.h"
+
+struct plugin_opts {
+    json_t *obj;
+    char *transport;
+    size_t transport_len;
+    int *is_server;
+};
+
+static int plugin_item(void *arg, const char *key, size_t kl, const char *val, size_t vl,
+                       int has_value, char *err, size_t errlen)
+{
+    struct plugin_opts *po = arg;
+    if (kl == 0) {
+        if (!has_value)
+            return 0;                           /* an empty item: "a=b;;c=d" */
+        snprintf(err, errlen, "SS_PLUGIN_OPTIONS has an option with an empty name");
+        return -1;
+    }
+    if (!strcmp(key, "server")) {
+        /* "server", or "server=true|1|false|0" */
+        if (has_value && strcmp(val, "true") && strcmp(val, "1") && strcmp(val, "false") &&
+            strcmp(val, "0")) {
+            snprintf(err, errlen, "SS_PLUGIN_OPTIONS: server takes no value, or true/false");
+            return -1;
+        }
+        *po->is_server = !has_value || !strcmp(val, "true") || !strcmp(val, "1");
+        return 0;
+    }
+    if (!strcmp(key, "transport")) {
+        if (!has_value || vl == 0 || vl >= po->transport_len) {
+            snprintf(err, errlen, "SS_PLUGIN_OPTIONS: transport needs a name (transport=NAME)");
+            return -1;
+        }
+        memcpy(po->transport, val, vl + 1);
+        return 0;
+    }
+    if (!has_value) {
+        if (strcmp(key, "client") != 0)
+            json_object_set_new(po->obj, key, json_true());
+        return 0;
+    }
+    if (json_object_set_new(po->obj, key, json_stringn(val, vl)) != 0) {
+        snprintf(err, errlen, "SS_PLUGIN_OPTIONS is not valid UTF-8");
+        return -1;
+    }
+    return 0;
+}
 
 int wr_sip003_parse_options(const char *opts, char *json_out, size_t json_len, char *transport,
                             size_t transport_len, int *is_server, char *err, size_t errlen)
 {
-    json_t *obj = json_object();
-    size_t n = strlen(opts);
-    char *key = malloc(n + 1), *val = malloc(n + 1);
+    struct plugin_opts po = { json_object(), transport, transport_len, is_server };
     int r = -1;
     *is_server = 0;
     snprintf(transport, transport_len, "plain");
-    if (!obj || !key || !val) {
+    if (!po.obj) {
         snprintf(err, errlen, "out of memory");
-        goto out;
+        return -1;
     }
-    for (size_t i = 0; i <= n;) {
-        size_t kl = 0, vl = 0;
-        int in_value = 0;
-        for (; i < n && opts[i] != ';'; i++) {
-            char c = opts[i];
-            if (c == '\\') {
-                if (++i == n) {
-                    snprintf(err, errlen, "SS_PLUGIN_OPTIONS ends with a lone backslash");
-                    goto out;
-                }
-                c = opts[i];
-            } else if (c == '=' && !in_value) {
-                in_value = 1;
-                continue;
-            }
-            if (in_value)
-                val[vl++] = c;
-            else
-                key[kl++] = c;
+    if (wr_kv_split(opts, strlen(opts), plugin_item, &po, err, errlen) == 0) {
+        char *text = json_dumps(po.obj, JSON_COMPACT);
+        if (text && strlen(text) < json_len) {
+            strcpy(json_out, text);
+            r = 0;
+        } else {
+            snprintf(err, errlen, "SS_PLUGIN_OPTIONS too long");
         }
-        i++;
-        key[kl] = val[vl] = '\0';
-        if (kl == 0 && !in_value)
-            continue;                           /* empty item: "a=b;;c=d" */
-        if (kl == 0) {
-            snprintf(err, errlen, "SS_PLUGIN_OPTIONS has an option with an empty name");
-            goto out;
-        }
-        if (!strcmp(key, "server")) {
-            /* "server", or "server=true|1|false|0" */
-            if (in_value && strcmp(val, "true") && strcmp(val, "1") && strcmp(val, "false") &&
-                strcmp(val, "0")) {
-                snprintf(err, errlen, "SS_PLUGIN_OPTIONS: server takes no value, or true/false");
-                goto out;
-            }
-            *is_server = !in_value || !strcmp(val, "true") || !strcmp(val, "1");
-            continue;
-        }
-        if (!in_value) {
-            if (!strcmp(key, "transport")) {
-                snprintf(err, errlen, "SS_PLUGIN_OPTIONS: transport needs a name (transport=NAME)");
-                goto out;
-            }
-            if (strcmp(key, "client") != 0)
-                json_object_set_new(obj, key, json_true());
-            continue;
-        }
-        if (!strcmp(key, "transport")) {
-            if (vl == 0 || vl >= transport_len) {
-                snprintf(err, errlen, "SS_PLUGIN_OPTIONS: bad transport name");
-                goto out;
-            }
-            memcpy(transport, val, vl + 1);
-            continue;
-        }
-        if (json_object_set_new(obj, key, json_stringn(val, vl)) != 0) {
-            snprintf(err, errlen, "SS_PLUGIN_OPTIONS is not valid UTF-8");
-            goto out;
-        }
-    }
-    char *text = json_dumps(obj, JSON_COMPACT);
-    if (!text || strlen(text) >= json_len) {
         free(text);
-        snprintf(err, errlen, "SS_PLUGIN_OPTIONS too long");
-        goto out;
     }
-    strcpy(json_out, text);
-    free(text);
-    r = 0;
-out:
-    free(key);
-    free(val);
-    json_decref(obj);
+    json_decref(po.obj);
     return r;
 }
 
