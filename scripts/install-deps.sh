@@ -10,7 +10,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
     build-essential cmake pkg-config clang libclang-rt-14-dev \
     libevent-dev libssl-dev libsodium-dev libjansson-dev libcmocka-dev \
     python3 python3-pytest curl procps iproute2 \
-    dante-server tinyproxy iperf3 shadowsocks-libev >/dev/null
+    dante-server tinyproxy iperf3 shadowsocks-libev obfs4proxy >/dev/null
 # The Debian packages of dante, tinyproxy and shadowsocks-libev start system services; the
 # tests run their own instances on loopback and need none of those.
 for svc in danted tinyproxy shadowsocks-libev; do

@@ -20,7 +20,10 @@ struct codec_conn {
     struct evbuffer *pending;           /* plaintext written before the handshake finished */
     struct evbuffer *scratch;           /* wire bytes on their way down */
     struct event *drain_timer;          /* probe resistance: fail after a delay */
-    uint8_t probe_resistant, draining, shut_wanted, eof;
+    struct event *deadline;             /* server: the handshake must finish by then */
+    struct event *pace_timer;           /* pacing: the pause after a piece */
+    struct timeval born;
+    uint8_t probe_resistant, draining, shut_wanted, eof, pausing, above_lwm;
 };
 
 static void send_down(struct codec_conn *cc)
@@ -29,15 +32,57 @@ static void send_down(struct codec_conn *cc)
         wr_conn_write(cc->lower, cc->scratch);
 }
 
-/* Encodes what was queued before the handshake completed. */
-static int flush_pending(struct codec_conn *cc)
+static size_t held(const struct codec_conn *cc)
 {
-    if (evbuffer_get_length(cc->pending) &&
-        cc->ops->encode(cc->st, cc->pending, cc->scratch) != WR_CODEC_OK)
+    return cc->ops->queued ? cc->ops->queued(cc->st) : 0;
+}
+
+static void on_pace(evutil_socket_t fd, short what, void *arg);
+
+/* Releases held-back pieces until one asks for a pause; a half-close waits for the last. */
+static void pace(struct codec_conn *cc)
+{
+    while (cc->ops->next_piece && !cc->pausing) {
+        uint32_t us = 0;
+        if (!cc->ops->next_piece(cc->st, cc->scratch, &us))
+            break;
+        send_down(cc);
+        if (us) {
+            if (!cc->pace_timer)
+                cc->pace_timer = evtimer_new(cc->ctx->base, on_pace, cc);
+            if (!cc->pace_timer)
+                continue;       /* no timer: send unpaced rather than stall */
+            struct timeval tv = { us / 1000000, us % 1000000 };
+            evtimer_add(cc->pace_timer, &tv);
+            cc->pausing = 1;
+        }
+    }
+    if (cc->shut_wanted && cc->base.ready && held(cc) == 0) {
+        cc->shut_wanted = 0;
+        wr_conn_shutdown_write(cc->lower);
+    }
+}
+
+static void on_pace(evutil_socket_t fd, short what, void *arg)
+{
+    struct codec_conn *cc = arg;
+    cc->pausing = 0;
+    pace(cc);
+    if (cc->above_lwm && wr_conn_backlog(&cc->base) <= WR_LWM) {
+        cc->above_lwm = 0;
+        wr_conn_emit(&cc->base, WR_EV_DRAINED, 0);
+    }
+}
+
+/* Encodes plaintext (ready only) and sends or holds the result. */
+static int encode_out(struct codec_conn *cc, struct evbuffer *src)
+{
+    if (evbuffer_get_length(src) && cc->ops->encode(cc->st, src, cc->scratch) != WR_CODEC_OK)
         return -1;
     send_down(cc);
-    if (cc->shut_wanted)
-        wr_conn_shutdown_write(cc->lower);
+    pace(cc);
+    if (held(cc) && wr_conn_backlog(&cc->base) > WR_LWM)
+        cc->above_lwm = 1;
     return 0;
 }
 
@@ -49,14 +94,34 @@ static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
 
 static void start_draining(struct codec_conn *cc)
 {
+    uint32_t ms;
     cc->draining = 1;
     evbuffer_drain(cc->lower->in, evbuffer_get_length(cc->lower->in));
-    uint32_t span = cc->ops->drain_max_ms - cc->ops->drain_min_ms;
-    uint32_t ms = cc->ops->drain_min_ms + (span ? randombytes_uniform(span + 1) : 0);
+    if (cc->ops->close_after_ms) {
+        struct timeval now, age;
+        event_base_gettimeofday_cached(cc->ctx->base, &now);
+        evutil_timersub(&now, &cc->born, &age);
+        int64_t elapsed = (int64_t)age.tv_sec * 1000 + age.tv_usec / 1000;
+        int64_t total = cc->ops->close_after_ms(cc->st);
+        ms = total > elapsed ? (uint32_t)(total - elapsed) : 0;
+    } else {
+        uint32_t span = cc->ops->drain_max_ms - cc->ops->drain_min_ms;
+        ms = cc->ops->drain_min_ms + (span ? randombytes_uniform(span + 1) : 0);
+    }
     struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
     cc->drain_timer = evtimer_new(cc->ctx->base, on_drain_timeout, cc);
     if (cc->drain_timer)
         evtimer_add(cc->drain_timer, &tv);
+    /* Without a timer the connection ends when the prober leaves. */
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct codec_conn *cc = arg;
+    if (!cc->base.ready && !cc->draining) {
+        wr_debug("%s c%u: handshake not finished in time; draining", cc->ops->name, cc->base.id);
+        start_draining(cc);
+    }
 }
 
 static void lower_cb(struct wr_conn *lower, unsigned ev, int err, void *arg)
@@ -80,7 +145,6 @@ static void lower_cb(struct wr_conn *lower, unsigned ev, int err, void *arg)
         send_down(cc);
         if (r != WR_CODEC_OK) {
             if (cc->probe_resistant && !was_ready) {
-                wr_debug("%s c%u: not a valid handshake; draining", cc->ops->name, cc->base.id);
                 start_draining(cc);
                 return;
             }
@@ -90,13 +154,22 @@ static void lower_cb(struct wr_conn *lower, unsigned ev, int err, void *arg)
         if (!was_ready && cc->ops->is_ready(cc->st)) {
             cc->base.ready = 1;
             up |= WR_EV_READY;
-            if (flush_pending(cc) != 0) {
+            if (cc->deadline) {
+                event_free(cc->deadline);
+                cc->deadline = NULL;
+            }
+            if (encode_out(cc, cc->pending) != 0) {
                 wr_conn_emit(&cc->base, WR_EV_ERROR, EPROTO);
                 return;
+            }
+            if (cc->shut_wanted && held(cc) == 0) {
+                cc->shut_wanted = 0;
+                wr_conn_shutdown_write(cc->lower);
             }
         }
         if (!cc->base.ready && evbuffer_get_length(lower->in) > cc->ops->handshake_max) {
             if (cc->probe_resistant) {
+                wr_debug("%s c%u: handshake too long; draining", cc->ops->name, cc->base.id);
                 start_draining(cc);
                 return;
             }
@@ -128,17 +201,14 @@ static void cc_write(struct wr_conn *c, struct evbuffer *src)
         evbuffer_add_buffer(cc->pending, src);
         return;
     }
-    if (cc->ops->encode(cc->st, src, cc->scratch) != WR_CODEC_OK) {
+    if (encode_out(cc, src) != 0)
         evbuffer_drain(src, evbuffer_get_length(src));
-        return;
-    }
-    send_down(cc);
 }
 
 static void cc_shutdown_write(struct wr_conn *c)
 {
     struct codec_conn *cc = (struct codec_conn *)c;
-    if (!c->ready)
+    if (!c->ready || held(cc))
         cc->shut_wanted = 1;
     else
         wr_conn_shutdown_write(cc->lower);
@@ -155,7 +225,7 @@ static void cc_set_read_paused(struct wr_conn *c, int paused)
 static size_t cc_backlog(const struct wr_conn *c)
 {
     const struct codec_conn *cc = (const struct codec_conn *)c;
-    return evbuffer_get_length(cc->pending) + wr_conn_backlog(cc->lower);
+    return evbuffer_get_length(cc->pending) + held(cc) + wr_conn_backlog(cc->lower);
 }
 
 static void cc_close(struct wr_conn *c, int abort)
@@ -164,6 +234,10 @@ static void cc_close(struct wr_conn *c, int abort)
     wr_conn_close(cc->lower, abort);
     if (cc->drain_timer)
         event_free(cc->drain_timer);
+    if (cc->deadline)
+        event_free(cc->deadline);
+    if (cc->pace_timer)
+        event_free(cc->pace_timer);
     cc->ops->free(cc->st);
     evbuffer_free(cc->pending);
     evbuffer_free(cc->scratch);
@@ -214,6 +288,17 @@ struct wr_conn *wr_codec_conn_new(struct wr_ctx *ctx, struct wr_conn *lower,
     cc->st = st;
     cc->probe_resistant = (uint8_t)probe_resistant;
     cc->base.ready = (uint8_t)ops->is_ready(st);
+    event_base_gettimeofday_cached(ctx->base, &cc->born);
+    if (probe_resistant && !cc->base.ready) {
+        struct timeval tv = { ctx->handshake_timeout_s, 0 };
+        cc->deadline = evtimer_new(ctx->base, on_deadline, cc);
+        if (!cc->deadline) {
+            cc_close(&cc->base, 1);
+            return NULL;
+        }
+        evtimer_add(cc->deadline, &tv);
+        cc->base.keeps_deadline = 1;
+    }
     wr_conn_set_cb(lower, lower_cb, cc);
     if (ops->start(st, cc->scratch) != WR_CODEC_OK) {
         cc_close(&cc->base, 1);

@@ -5,9 +5,13 @@
  * Client: wr_codec_dial() dials the server (through -proxy when set), wraps the socket, sends
  * the codec's opening bytes and calls back once the codec says it is ready.
  * Server: wr_codec_conn_new(..., probe_resistant=1) on an accepted socket; the connection
- * emits WR_EV_READY when the handshake is done. If the peer is not speaking the protocol the
- * connection answers nothing, keeps reading and discarding, and fails only after a random delay
- * (obfs4proxy's closeAfterDelay), so a prober learns nothing from the timing of the close. */
+ * emits WR_EV_READY when the handshake is done. If the peer is not speaking the protocol, or
+ * has not finished its handshake within ctx->handshake_timeout_s, the connection answers
+ * nothing, keeps reading and discarding, and fails only after a delay (obfs4proxy's
+ * closeAfterDelay), so a prober learns nothing from the timing of the close.
+ * Pacing (obfs4's iat-mode): a codec may hold encoded bytes back and release them piece by
+ * piece with pauses between; held bytes count in the write backlog, so backpressure reaches
+ * the application, and a half-close waits until they are out. */
 #ifndef WARREN_CORE_CODEC_H
 #define WARREN_CORE_CODEC_H
 
@@ -34,8 +38,16 @@ struct wr_codec_ops {
     void (*free)(void *st);
     /* Optional: the destination the peer named in its handshake (see wr_conn_destination). */
     const struct wr_endpoint *(*destination)(const void *st);
-    /* Probe resistance: how long a failed server connection keeps draining before it closes. */
+    /* Probe resistance: how long a failed server connection keeps draining before it closes:
+     * until close_after_ms(st) after it arrived when set, else a random drain_min_ms to
+     * drain_max_ms after the failure. */
     uint32_t drain_min_ms, drain_max_ms;
+    uint32_t (*close_after_ms)(const void *st);
+    /* Optional pacing: next_piece() moves the next held-back piece to wire_out and sets the
+     * pause before the one after (returns 1), or returns 0 when nothing is held; queued() is
+     * how many bytes are held. */
+    int (*next_piece)(void *st, struct evbuffer *wire_out, uint32_t *delay_us);
+    size_t (*queued)(const void *st);
     /* Wire bytes buffered while the handshake is incomplete, at most (a stalled peer costs
      * no more than this). */
     size_t handshake_max;

@@ -14,6 +14,7 @@ void wr_conn_init(struct wr_conn *c, const struct wr_conn_ops *ops, struct evbuf
     c->id = id;
     c->ready = 1;
     c->eof_received = 0;
+    c->keeps_deadline = 0;
 }
 
 void wr_conn_set_cb(struct wr_conn *c, wr_conn_cb *cb, void *arg)

@@ -69,6 +69,8 @@ struct wr_conn {
     uint32_t id;               /* for log lines: "c17" */
     uint8_t ready;             /* handshake done (plain TCP: always) */
     uint8_t eof_received;      /* WR_EV_EOF was emitted: the peer sends no more */
+    uint8_t keeps_deadline;    /* enforces its own handshake deadline (probe-resistant servers
+                                * close on their own schedule, not the mode's) */
 };
 
 void wr_conn_init(struct wr_conn *c, const struct wr_conn_ops *ops, struct evbuffer *in, uint32_t id);

@@ -128,6 +128,8 @@ void wr_server_accept(void *method, evutil_socket_t fd, const struct sockaddr *p
         dial_target(in);
         return;
     }
+    if (conn->keeps_deadline)
+        return;
     in->timer = evtimer_new(m->ctx->base, on_handshake_timeout, in);
     if (!in->timer) {
         in_kill(&in->live);

@@ -8,10 +8,12 @@
 
 extern const struct wr_transport wr_transport_plain;
 extern const struct wr_transport wr_transport_shadow;
+extern const struct wr_transport wr_transport_obfs4;
 
 const struct wr_transport *const wr_transports[] = {
     &wr_transport_plain,
     &wr_transport_shadow,
+    &wr_transport_obfs4,
     NULL,
 };
 
