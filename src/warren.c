@@ -25,6 +25,7 @@
 #include "core/log.h"
 #include "core/options.h"
 #include "ipc/ipc.h"
+#include "ipc/pt1.h"
 #include "ipc/sip003.h"
 #include "modes/modes.h"
 
@@ -175,7 +176,10 @@ static void start_method(struct run *r, const struct wr_transport_req *req)
         bind = &req->bind;
         m->target = cfg->target;
         m->has_target = cfg->has_target;
-        if (!m->has_target && !m->t->free_server) {
+        m->has_extorport = cfg->has_extorport;
+        m->extorport = cfg->extorport;
+        m->extor_cookie = cfg->extor_cookie;
+        if (!m->has_target && !m->has_extorport && !m->t->free_server) {
             snprintf(err, sizeof err, "needs -target host:port (it cannot take destinations from clients)");
             goto fail;
         }
@@ -207,7 +211,10 @@ static void start_method(struct run *r, const struct wr_transport_req *req)
         wr_ipc_smethod(m->name, addr, args);
         if (m->t->server_announce)
             m->t->server_announce(m->tstate, wr_listener_addr(m->listener));
-        if (m->has_target)
+        if (m->has_extorport)
+            wr_info("%s server listening on %s, forwarding to tor's ExtORPort %s", m->name, addr,
+                    cfg->extorport.host);
+        else if (m->has_target)
             wr_info("%s server listening on %s, forwarding to %s", m->name, addr,
                     wr_safe(cfg->target.host));
         else
@@ -284,8 +291,9 @@ static int run(int argc, char **argv)
         printf("warren %s\n", WARREN_VERSION);
         return WARREN_EXIT_OK;
     }
-    wr_ipc_set_proto(WR_IPC_PT3);
-    const char *version = wr_config_version(flags.ptversion);
+    int pt1 = wr_pt1_detect(&flags);
+    wr_ipc_set_proto(pt1 ? WR_IPC_PT1 : WR_IPC_PT3);
+    const char *version = pt1 ? wr_pt1_version() : wr_config_version(flags.ptversion);
     if (!version) {
         wr_ipc_version_error("no-version");
         return WARREN_EXIT_CONFIG;
@@ -298,7 +306,12 @@ static int run(int argc, char **argv)
         wr_ipc_env_error("out of memory");
         return WARREN_EXIT_USAGE;
     }
-    if (wr_config_build(&r->cfg, &flags, err, sizeof err) != 0) {
+    struct wr_pt1 pt1_env = { 0 };
+    int bad = pt1 && wr_pt1_apply_flags(&flags, &pt1_env, err, sizeof err) != 0;
+    bad = bad || wr_config_build(&r->cfg, &flags, err, sizeof err) != 0;
+    bad = bad || (pt1 && wr_pt1_apply_config(&r->cfg, err, sizeof err) != 0);
+    wr_pt1_free(&pt1_env);
+    if (bad) {
         wr_ipc_env_error("%s", err);
         wr_config_free(&r->cfg);
         free(r);
@@ -339,7 +352,7 @@ static int run(int argc, char **argv)
         return WARREN_EXIT_USAGE;
     }
     if (!cfg->is_server && cfg->proxy) {
-        if (wr_proxy_parse(cfg->proxy, 1, &r->proxy, err, sizeof err) != 0) {
+        if (wr_proxy_parse(cfg->proxy, cfg->proxy_percent_encoded, &r->proxy, err, sizeof err) != 0) {
             wr_ipc_proxy_error(err);
             teardown(r);
             free(r);
@@ -348,6 +361,10 @@ static int run(int argc, char **argv)
         r->ctx.proxy = &r->proxy;
         wr_ipc_proxy_done();
     }
+    if (cfg->has_outbound_v4)
+        r->ctx.bind_v4 = (const struct sockaddr *)&cfg->outbound_v4;
+    if (cfg->has_outbound_v6)
+        r->ctx.bind_v6 = (const struct sockaddr *)&cfg->outbound_v6;
     const char *hs = getenv("WARREN_HANDSHAKE_TIMEOUT");
     if (hs && atoi(hs) > 0)
         r->ctx.handshake_timeout_s = atoi(hs);
@@ -360,9 +377,18 @@ static int run(int argc, char **argv)
         free(r);
         return WARREN_EXIT_USAGE;
     }
-    for (size_t i = 0; i < cfg->n_transports; i++)
-        if (cfg->transports[i].t)
-            start_method(r, &cfg->transports[i]);
+    for (size_t i = 0; i < cfg->n_transports; i++) {
+        struct wr_transport_req *req = &cfg->transports[i];
+        if (req->t)
+            start_method(r, req);
+        else if (pt1 && strcmp(req->name, "*") != 0) {
+            /* PT 3.0 ignores unknown names; tor (PT 1.0) is told, as obfs4proxy tells it. */
+            if (cfg->is_server)
+                wr_ipc_smethod_error(req->name, "no such transport is supported");
+            else
+                wr_ipc_cmethod_error(req->name, "no such transport is supported");
+        }
+    }
     if (cfg->is_server)
         wr_ipc_smethods_done();
     else

@@ -1,5 +1,6 @@
 /* config.c: flag validation; see config.h. */
 #include "cli/config.h"
+#include "ipc/extorport.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -185,6 +186,8 @@ static int make_state_dir(struct wr_config *cfg, const struct wr_flags *f, char 
     if (strlen(f->state) >= sizeof cfg->state_dir)
         return fail(err, errlen, "-state path too long");
     strcpy(cfg->state_dir, f->state);
+    for (size_t n = strlen(cfg->state_dir); n > 1 && cfg->state_dir[n - 1] == '/'; n--)
+        cfg->state_dir[n - 1] = '\0';         /* tor sends "<DataDirectory>/pt_state/" */
     /* mkdir -p, each new component 0700. */
     char path[PATH_MAX];
     strcpy(path, f->state);
@@ -329,8 +332,15 @@ static int server_rules(struct wr_config *cfg, const struct wr_flags *f, char *e
         return fail(err, errlen, "No -authcookie when -extorport set");
     if (f->authcookie && !f->extorport)
         return fail(err, errlen, "-authcookie is only used with -extorport");
-    if (f->extorport)
-        return fail(err, errlen, "-extorport (tor's Extended ORPort) is not supported by this warren yet; use -target");
+    if (f->extorport) {
+        char e[200];
+        if (wr_endpoint_parse(f->extorport, WR_EP_NONZERO_PORT, &cfg->extorport, e, sizeof e) != 0)
+            return fail(err, errlen, "bad -extorport: %s", e);
+        if (wr_extor_read_cookie(f->authcookie, cfg->extor_cookie, e, sizeof e) != 0)
+            return fail(err, errlen, "%s", e);
+        cfg->has_extorport = 1;
+        return 0;
+    }
     int any_free = 0;
     for (size_t i = 0; i < cfg->n_transports; i++)
         if (cfg->transports[i].t && cfg->transports[i].t->free_server)
@@ -343,6 +353,7 @@ static int server_rules(struct wr_config *cfg, const struct wr_flags *f, char *e
 int wr_config_build(struct wr_config *cfg, const struct wr_flags *f, char *err, size_t errlen)
 {
     memset(cfg, 0, sizeof *cfg);
+    cfg->proxy_percent_encoded = 1;
     if (f->error[0])
         return fail(err, errlen, "%s", f->error);
     if (f->client == 1 && f->server == 1)

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 #include <limits.h>
+#include <netinet/in.h>
 
 #include "cli/flags.h"
 #include "core/addr.h"
@@ -35,6 +36,14 @@ struct wr_config {
     const char *proxy;                      /* client: -proxy URI, validated at start */
     struct wr_endpoint target;              /* server */
     int has_target;
+    struct wr_endpoint extorport;           /* server behind tor: -extorport, -authcookie */
+    int has_extorport;
+    uint8_t extor_cookie[32];
+    int proxy_percent_encoded;              /* -proxy is (PT 3.0); TOR_PT_PROXY is not */
+    /* Source addresses for outgoing connections (tor's OutboundBindAddressPT). */
+    struct sockaddr_in outbound_v4;
+    struct sockaddr_in6 outbound_v6;
+    int has_outbound_v4, has_outbound_v6;
     const char *client_server_address;      /* client given -target (old parents) */
 };
 

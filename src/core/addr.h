@@ -46,6 +46,8 @@ int wr_hostname_valid(const char *s, size_t len);
 /* 1 if a free server may connect there: not loopback, private, link-local, shared (CGNAT),
  * multicast, unspecified or reserved; IPv4-mapped IPv6 is judged by its IPv4 address. */
 int wr_sockaddr_is_public(const struct sockaddr *sa);
+/* 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104. */
+int wr_sockaddr_is_loopback(const struct sockaddr *sa);
 
 /* ATYP | address | BE16 port, as SOCKS5 requests and Shadowsocks headers carry it. */
 #define WR_SOCKS_ADDR_MAX (1 + 1 + WR_HOST_MAX + 2)

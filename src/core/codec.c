@@ -245,6 +245,11 @@ static void cc_close(struct wr_conn *c, int abort)
     free(cc);
 }
 
+void *wr_codec_conn_state(struct wr_conn *c)
+{
+    return ((struct codec_conn *)c)->st;
+}
+
 static const struct wr_endpoint *cc_destination(const struct wr_conn *c)
 {
     const struct codec_conn *cc = (const struct codec_conn *)c;
@@ -365,9 +370,11 @@ static void cd_conn_cb(struct wr_conn *c, unsigned ev, int err, void *arg)
         return;
     }
     if (ev & (WR_EV_ERROR | WR_EV_EOF)) {
-        char why[160];
+        char why[200];
+        const char *detail = d->ops->error ? d->ops->error(wr_codec_conn_state(c)) : NULL;
         snprintf(why, sizeof why, "%s handshake failed: %s", d->ops->name,
-                 err == EPROTO ? "the server answered with something invalid"
+                 detail && *detail ? detail
+                 : err == EPROTO ? "the server answered with something invalid"
                  : err ? strerror(err) : "the server closed the connection");
         cd_finish(d, WR_REP_FAILURE, why);
     }
@@ -401,7 +408,9 @@ static void cd_lower(void *arg, struct wr_conn *lower, uint8_t rep, const char *
         return;
     }
     wr_conn_set_cb(d->conn, cd_conn_cb, d);
-    struct timeval tv = { d->ctx->handshake_timeout_s, 0 };
+    uint32_t ms = d->ops->dial_timeout_ms ? d->ops->dial_timeout_ms
+                                          : (uint32_t)d->ctx->handshake_timeout_s * 1000;
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
     d->timer = evtimer_new(d->ctx->base, cd_timeout, d);
     if (d->timer)
         evtimer_add(d->timer, &tv);

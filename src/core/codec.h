@@ -48,6 +48,10 @@ struct wr_codec_ops {
      * how many bytes are held. */
     int (*next_piece)(void *st, struct evbuffer *wire_out, uint32_t *delay_us);
     size_t (*queued)(const void *st);
+    /* Optional, client: why decode() failed, for the dial's error message. */
+    const char *(*error)(const void *st);
+    /* Client: the handshake must finish within this (0: ctx->handshake_timeout_s). */
+    uint32_t dial_timeout_ms;
     /* Wire bytes buffered while the handshake is incomplete, at most (a stalled peer costs
      * no more than this). */
     size_t handshake_max;
@@ -56,6 +60,9 @@ struct wr_codec_ops {
 /* Takes ownership of lower and st. NULL on allocation failure (both freed). */
 struct wr_conn *wr_codec_conn_new(struct wr_ctx *ctx, struct wr_conn *lower,
                                   const struct wr_codec_ops *ops, void *st, int probe_resistant);
+
+/* The codec state of a connection wr_codec_conn_new() made (for its owner's diagnostics). */
+void *wr_codec_conn_state(struct wr_conn *c);
 
 /* Client side: takes ownership of st; cb gets the ready connection or NULL with a SOCKS reply
  * code (handshake failures and timeouts included). */

@@ -11,6 +11,7 @@
 
 struct event_base;
 struct evdns_base;
+struct sockaddr;
 
 /* Embedded in every object that lives on its own (a SOCKS handshake, a relay, a pending
  * server connection); kill() closes it abortively at shutdown. */
@@ -28,6 +29,8 @@ struct wr_ctx {
     uint32_t next_id;
     int connect_timeout_s;
     int handshake_timeout_s;
+    /* Source addresses for outgoing connections to non-loopback destinations, or NULL. */
+    const struct sockaddr *bind_v4, *bind_v6;
 };
 
 int  wr_ctx_init(struct wr_ctx *ctx, struct event_base *base, char *err, size_t errlen);

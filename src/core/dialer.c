@@ -278,6 +278,17 @@ static void connect_next(struct dial *d)
         dial_fail(d, e == EAFNOSUPPORT ? WR_REP_NET_UNREACH : WR_REP_FAILURE, why);
         return;
     }
+    /* tor's OutboundBindAddressPT: leave from the address the operator chose, except from
+     * an outside address to loopback (a local proxy), which must not depend on it. */
+    const struct sockaddr *src = ss.ss_family == AF_INET ? d->ctx->bind_v4 : d->ctx->bind_v6;
+    if (src && (wr_sockaddr_is_loopback(src) || !wr_sockaddr_is_loopback((struct sockaddr *)&ss)) &&
+        bind(d->fd, src, ss.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+                                                 : sizeof(struct sockaddr_in6)) != 0) {
+        char why[160];
+        snprintf(why, sizeof why, "cannot bind to the outbound address: %s", strerror(errno));
+        dial_fail(d, WR_REP_FAILURE, why);
+        return;
+    }
     /* An immediate success is reported by the write event like a pending one, so that no
      * callback ever comes from inside wr_dial(). */
     if (connect(d->fd, (struct sockaddr *)&ss, sl) != 0 && errno != EINPROGRESS) {

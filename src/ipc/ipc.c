@@ -108,6 +108,25 @@ void wr_ipc_smethod(const char *transport, const char *addr, const char *args)
 void wr_ipc_smethod_error(const char *transport, const char *msg) { emit2(1, "SMETHOD-ERROR", transport, msg); }
 void wr_ipc_smethods_done(void) { emit(0, "SMETHODS", "DONE"); }
 
+void wr_ipc_status(const char *transport, const char *address, int ok, const char *err)
+{
+    if (proto != WR_IPC_PT1)
+        return;
+    char args[600], e[300];
+    if (ok) {
+        snprintf(args, sizeof args, "TRANSPORT=%s ADDRESS=%s CONNECT=Success", transport, address);
+    } else {
+        /* ERRSTR is a quoted string: a '"' or '\\' in the reason would end it early. */
+        snprintf(e, sizeof e, "%s", err);
+        for (char *q = e; *q; q++)
+            if (*q == '"' || *q == '\\')
+                *q = '\'';
+        snprintf(args, sizeof args, "TRANSPORT=%s ADDRESS=%s CONNECT=Failed ERRSTR=\"%s\"",
+                 transport, address, e);
+    }
+    emit(0, "STATUS", args);
+}
+
 void wr_ipc_log(enum wr_log_level level, const char *msg)
 {
     if (proto == WR_IPC_PT1) {

@@ -32,6 +32,9 @@ void wr_ipc_cmethods_done(void);
 void wr_ipc_smethod(const char *transport, const char *addr, const char *args);
 void wr_ipc_smethod_error(const char *transport, const char *msg);
 void wr_ipc_smethods_done(void);
+/* PT 1.0 only (nothing in PT 3.0): "STATUS TRANSPORT=t ADDRESS=a CONNECT=Success|Failed
+ * [ERRSTR="..."]", the outcome of a client connection to a bridge, which tor logs. */
+void wr_ipc_status(const char *transport, const char *address, int ok, const char *err);
 /* The logger's sink: "LOG <LEVEL> <msg>" (PT 3.0) or "LOG SEVERITY=.. MESSAGE=.." (PT 1.0). */
 void wr_ipc_log(enum wr_log_level level, const char *msg);
 

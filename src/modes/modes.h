@@ -26,6 +26,10 @@ struct wr_method {
     struct wr_endpoint target;          /* server, when has_target */
     int has_target;                     /* else free: each connection names its destination */
     int allow_private;                  /* free server may reach loopback/private/link-local */
+    /* Server: connect through tor's Extended ORPort instead (it wins over target). */
+    int has_extorport;
+    struct wr_endpoint extorport;
+    const uint8_t *extor_cookie;        /* 32 bytes, owned by the config */
     struct wr_listener *listener;
 };
 

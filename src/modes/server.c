@@ -2,14 +2,18 @@
  * server's TCP modes differ only on the client). Each accepted socket is handed to the
  * transport; once the transport connection is ready, -target is dialled (names resolved
  * without blocking), or, on a free server, the destination the client named, under the
- * destination policy; then a relay joins the two. Owns the transport connection until then. */
+ * destination policy; then a relay joins the two. Owns the transport connection until then.
+ * Behind tor (-extorport) the target is tor's Extended ORPort, told the client's address and
+ * the transport before the relay starts (ipc/extorport.h). */
 #include <event2/event.h>
 #include <stdlib.h>
 
 #include "core/ctx.h"
 #include "core/log.h"
 #include "core/relay.h"
+#include "core/codec.h"
 #include "core/tcp.h"
+#include "ipc/extorport.h"
 #include "modes/modes.h"
 
 struct incoming {
@@ -19,6 +23,7 @@ struct incoming {
     struct wr_pending *pending;         /* dial to the target */
     struct event *timer;                /* handshake deadline */
     struct wr_endpoint dest;            /* free server: where this connection goes */
+    char peer[WR_ADDRSTRLEN];           /* the client, as USERADDR gives it to tor */
 };
 
 static void in_free(struct incoming *in)
@@ -45,9 +50,11 @@ static void on_target(void *arg, struct wr_conn *target, uint8_t rep, const char
     struct wr_ctx *ctx = in->m->ctx;
     if (!target) {
         char a[WR_ADDRSTRLEN];
-        wr_endpoint_format(in->m->has_target ? &in->m->target : &in->dest, a, sizeof a);
+        wr_endpoint_format(in->m->has_extorport ? &in->m->extorport
+                           : in->m->has_target ? &in->m->target : &in->dest, a, sizeof a);
         /* An unreachable -target is the operator's problem; a client's destination is not. */
-        wr_log(in->m->has_target ? WR_LOG_WARN : WR_LOG_INFO, "%s c%u: cannot reach %s: %s",
+        wr_log(in->m->has_target || in->m->has_extorport ? WR_LOG_WARN : WR_LOG_INFO,
+               "%s c%u: cannot reach %s: %s",
                in->m->name, conn->id, wr_safe(a), why ? why : wr_rep_str(rep));
         in_free(in);
         wr_conn_close(conn, 1);
@@ -62,6 +69,16 @@ static void dial_target(struct incoming *in)
     if (in->timer) {
         event_free(in->timer);
         in->timer = NULL;
+    }
+    if (in->m->has_extorport) {
+        void *st = wr_extor_codec_new(in->m->extor_cookie, in->peer, in->m->name, NULL);
+        in->pending = st ? wr_codec_dial(in->m->ctx, &in->m->extorport, &wr_extor_codec, st,
+                                         on_target, in) : NULL;
+        if (!in->pending) {
+            wr_warn("%s c%u: cannot start a connection to the ExtORPort", in->m->name, in->conn->id);
+            in_kill(&in->live);
+        }
+        return;
     }
     const struct wr_endpoint *to = &in->m->target;
     int flags = WR_DIAL_DIRECT;
@@ -122,6 +139,7 @@ void wr_server_accept(void *method, evutil_socket_t fd, const struct sockaddr *p
     }
     in->m = m;
     in->conn = conn;
+    wr_sockaddr_format(peer, in->peer, sizeof in->peer);
     wr_live_add(m->ctx, &in->live, in_kill);
     wr_conn_set_cb(conn, conn_cb, in);
     if (conn->ready) {

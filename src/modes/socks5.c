@@ -13,6 +13,7 @@
 #include "core/options.h"
 #include "core/relay.h"
 #include "core/tcp.h"
+#include "ipc/ipc.h"
 #include "modes/modes.h"
 #include "modes/socks5_proto.h"
 
@@ -86,9 +87,11 @@ static void on_open(void *arg, struct wr_conn *conn, uint8_t rep, const char *wh
 {
     struct socks *s = arg;
     s->pending = NULL;
+    char a[WR_ADDRSTRLEN];
+    wr_endpoint_format(&s->dst, a, sizeof a);
+    wr_ipc_status(s->m->name, a, conn != NULL, why ? why : wr_rep_str(rep));
     if (!conn) {
-        char msg[300], a[WR_ADDRSTRLEN];
-        wr_endpoint_format(&s->dst, a, sizeof a);
+        char msg[300];
         snprintf(msg, sizeof msg, "%s to %s failed: %s (reply %u, %s)", s->m->name, wr_safe(a),
                  why ? why : wr_rep_str(rep), rep, wr_rep_str(rep));
         socks_fail(s, rep ? rep : WR_REP_FAILURE, msg);
