@@ -13,7 +13,7 @@ case $build in
     *) build=$root/$build ;;
 esac
 secs=${FUZZ_SECONDS:-60}
-harnesses=${FUZZ_HARNESSES:-"socks5 kv options flags proxy endpoint shadow sip003"}
+harnesses=${FUZZ_HARNESSES:-"socks5 kv options flags proxy endpoint shadow sip003 obfs4_frame obfs4_handshake"}
 jobs=$(nproc 2>/dev/null || echo 2)
 
 CC=clang cmake -S "$root" -B "$build" -DWARREN_FUZZ=ON -DWARREN_TESTS=OFF >/dev/null || {

@@ -311,8 +311,10 @@ static const struct cfg_case bad_cases[] = {
       "No -authcookie when -extorport set" },
     { "authcookie without extorport", { "-server", "-transport", "plain", "-bindaddr", "plain-127.0.0.1:1", "-target", "127.0.0.1:2", "-authcookie", "/c" },
       "-authcookie is only used with -extorport" },
-    { "extorport unsupported", { "-server", "-transport", "plain", "-bindaddr", "plain-127.0.0.1:1", "-extorport", "127.0.0.1:2", "-authcookie", "/c" },
-      "-extorport (tor's Extended ORPort) is not supported by this warren yet; use -target" },
+    { "extorport cookie missing", { "-server", "-transport", "plain", "-bindaddr", "plain-127.0.0.1:1", "-extorport", "127.0.0.1:2", "-authcookie", "/nonexistent/c" },
+      "cannot read the ExtORPort cookie file /nonexistent/c" },
+    { "extorport bad address", { "-server", "-transport", "plain", "-bindaddr", "plain-127.0.0.1:1", "-extorport", "127.0.0.1", "-authcookie", "/c" },
+      "bad -extorport" },
     { "server no target", { "-server", "-transport", "plain", "-bindaddr", "plain-127.0.0.1:1" },
       "need -target host:port (or -targethost and -targetport)" },
     /* state directory */
