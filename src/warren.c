@@ -199,14 +199,23 @@ static void start_method(struct run *r, const struct wr_transport_req *req)
         if (m->t->client_init(&r->ctx, m->opts, cfg->mode, &m->tstate, err, sizeof err) != 0)
             goto fail;
     }
-    wr_accept_cb *accept = cfg->is_server ? wr_server_accept
-                         : cfg->mode == WR_MODE_SOCKS5 ? wr_socks5_accept : wr_transparent_tcp_accept;
-    m->listener = wr_listener_new(&r->ctx, bind, accept, m, err, sizeof err);
-    if (!m->listener) {
-        m->t->free_state(m->tstate);
-        goto fail;
+    int udp = cfg->mode == WR_MODE_TRANSPARENT_UDP || cfg->mode == WR_MODE_STUN;
+    if (udp && !cfg->is_server) {
+        if (!wr_udp_client_new(m, bind, err, sizeof err)) {
+            m->t->free_state(m->tstate);
+            goto fail;
+        }
+        wr_endpoint_format(wr_udp_client_addr(m->udp), addr, sizeof addr);
+    } else {
+        wr_accept_cb *accept = cfg->is_server ? (udp ? wr_udp_server_accept : wr_server_accept)
+                             : cfg->mode == WR_MODE_SOCKS5 ? wr_socks5_accept : wr_transparent_tcp_accept;
+        m->listener = wr_listener_new(&r->ctx, bind, accept, m, err, sizeof err);
+        if (!m->listener) {
+            m->t->free_state(m->tstate);
+            goto fail;
+        }
+        wr_endpoint_format(wr_listener_addr(m->listener), addr, sizeof addr);
     }
-    wr_endpoint_format(wr_listener_addr(m->listener), addr, sizeof addr);
     if (cfg->is_server) {
         wr_ipc_smethod(m->name, addr, args);
         if (m->t->server_announce)

@@ -54,12 +54,6 @@ const char *wr_config_version(const char *list)
     return NULL;
 }
 
-const char *wr_mode_name(enum wr_mode mode)
-{
-    static const char *const names[] = { "socks5", "transparent-TCP", "transparent-UDP", "STUN" };
-    return names[mode];
-}
-
 static int valid_transport_name(const char *s, size_t n)
 {
     if (n == 0 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_'))
@@ -140,9 +134,6 @@ static int parse_mode(struct wr_config *cfg, const struct wr_flags *f, char *err
         cfg->mode = f->udp == 1 ? (f->transparent == 1 ? WR_MODE_TRANSPARENT_UDP : WR_MODE_STUN)
                                 : WR_MODE_TRANSPARENT_TCP;
     }
-    if (cfg->mode == WR_MODE_TRANSPARENT_UDP || cfg->mode == WR_MODE_STUN)
-        return fail(err, errlen, "mode %s is not supported by this warren yet (supported: socks5, transparent-TCP)",
-                    wr_mode_name(cfg->mode));
     return 0;
 }
 
@@ -332,6 +323,10 @@ static int server_rules(struct wr_config *cfg, const struct wr_flags *f, char *e
         return fail(err, errlen, "No -authcookie when -extorport set");
     if (f->authcookie && !f->extorport)
         return fail(err, errlen, "-authcookie is only used with -extorport");
+    int udp = cfg->mode == WR_MODE_TRANSPARENT_UDP || cfg->mode == WR_MODE_STUN;
+    if (udp && (f->extorport || !cfg->has_target))
+        return fail(err, errlen, "mode %s needs -target (the UDP %s the datagrams go to)",
+                    wr_mode_name(cfg->mode), cfg->mode == WR_MODE_STUN ? "TURN server" : "server");
     if (f->extorport) {
         char e[200];
         if (wr_endpoint_parse(f->extorport, WR_EP_NONZERO_PORT, &cfg->extorport, e, sizeof e) != 0)

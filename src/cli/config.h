@@ -53,6 +53,5 @@ const char *wr_config_version(const char *ptversion_list);
 /* Builds cfg from flags; -1 with the ENV-ERROR text in err. Creates the state directory. */
 int wr_config_build(struct wr_config *cfg, const struct wr_flags *flags, char *err, size_t errlen);
 void wr_config_free(struct wr_config *cfg);
-const char *wr_mode_name(enum wr_mode mode);
 
 #endif

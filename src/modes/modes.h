@@ -14,6 +14,7 @@
 
 struct wr_ctx;
 struct wr_listener;
+struct wr_udp_client;
 
 struct wr_method {
     struct wr_ctx *ctx;
@@ -31,10 +32,20 @@ struct wr_method {
     struct wr_endpoint extorport;
     const uint8_t *extor_cookie;        /* 32 bytes, owned by the config */
     struct wr_listener *listener;
+    struct wr_udp_client *udp;          /* client in transparent-UDP/STUN mode, instead */
+    unsigned udp_sessions;              /* server in those modes: flows open */
 };
 
 void wr_socks5_accept(void *method, evutil_socket_t fd, const struct sockaddr *peer, int peerlen);
 void wr_transparent_tcp_accept(void *method, evutil_socket_t fd, const struct sockaddr *peer, int peerlen);
 void wr_server_accept(void *method, evutil_socket_t fd, const struct sockaddr *peer, int peerlen);
+
+/* transparent-UDP and STUN (udp_client.c, udp_server.c). The client listens on a UDP socket;
+ * it lives on the context's live list (a shutdown frees it, and sets m->udp to NULL). Options
+ * udpIdleTimeout (seconds) and udpMaxFlows. NULL with err. */
+struct wr_udp_client *wr_udp_client_new(struct wr_method *m, const struct wr_endpoint *bind,
+                                        char *err, size_t errlen);
+const struct wr_endpoint *wr_udp_client_addr(const struct wr_udp_client *uc);
+void wr_udp_server_accept(void *method, evutil_socket_t fd, const struct sockaddr *peer, int peerlen);
 
 #endif

@@ -17,6 +17,12 @@ const struct wr_transport *const wr_transports[] = {
     NULL,
 };
 
+const char *wr_mode_name(enum wr_mode mode)
+{
+    static const char *const names[] = { "socks5", "transparent-TCP", "transparent-UDP", "STUN" };
+    return names[mode];
+}
+
 const struct wr_transport *wr_transport_find(const char *name)
 {
     for (size_t i = 0; wr_transports[i]; i++)

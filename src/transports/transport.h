@@ -21,6 +21,8 @@
 struct wr_ctx;
 
 enum wr_mode { WR_MODE_SOCKS5 = 0, WR_MODE_TRANSPARENT_TCP, WR_MODE_TRANSPARENT_UDP, WR_MODE_STUN };
+/* "socks5", "transparent-TCP", "transparent-UDP", "STUN": the spec's spelling. */
+const char *wr_mode_name(enum wr_mode mode);
 
 /* What one application connection asks of the client side of a transport. */
 struct wr_open_req {
