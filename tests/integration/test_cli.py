@@ -116,7 +116,8 @@ def _env_error_cases(tmp, write=True):
         "flag-missing-value": ["-client"] + PLAIN + ["-options"],
         "bad-bool-value": ["-client=maybe"] + PLAIN,
         "state-not-creatable": ["-client"] + PLAIN + ["-state", "/dev/null/state"],
-        "mode-transparent-UDP-unsupported": ["-client", "-mode", "transparent-UDP"] + PLAIN,
+        "udp-server-without-target": ["-server", "-mode", "transparent-UDP"] + PLAIN + [
+            "-bindaddr", "plain-127.0.0.1:0"],
         "bindaddr-duplicate-name": ["-server"] + PLAIN + [
             "-bindaddr", "plain-127.0.0.1:0,PLAIN-127.0.0.1:0", "-target", "127.0.0.1:9"],
         "targethost-without-targetport": ["-server"] + PLAIN + [
