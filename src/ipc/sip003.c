@@ -115,12 +115,42 @@ int wr_sip003_argv(char ***argv_out, int *argc_out, char *err, size_t errlen)
         wr_sip003_parse_options(po ? po : "", json, sizeof json, transport, sizeof transport,
                                 &is_server, err, errlen))
         return -1;
-    const char *args[16];
+    json_error_t jerr;
+    json_t *o = json_loads(json, 0, &jerr);
+    if (!o) {
+        snprintf(err, errlen, "SIP003: internal options error");
+        return -1;
+    }
+    /* state=DIR is warren's own -state (obfs4 keeps its identity there), not an option. */
+    char state[1024] = "";
+    const char *sv = json_string_value(json_object_get(o, "state"));
+    if (sv && strlen(sv) >= sizeof state) {
+        json_decref(o);
+        snprintf(err, errlen, "SIP003: state directory path too long");
+        return -1;
+    }
+    if (sv) {
+        strcpy(state, sv);
+        json_object_del(o, "state");
+    }
+    if (!is_server)
+        json_object_set_new(o, "serverAddress", json_string(remote));
+    json_t *keyed = json_object();
+    json_object_set_new(keyed, transport, o);
+    char *text = json_dumps(keyed, JSON_COMPACT);
+    json_decref(keyed);
+    if (!text || strlen(text) >= sizeof opts_json) {
+        free(text);
+        snprintf(err, errlen, "SIP003: options too long");
+        return -1;
+    }
+    strcpy(opts_json, text);
+    free(text);
+    const char *args[18];
     int n = 0;
     args[n++] = "warren";
     if (is_server) {
-        /* The transport's options, keyed by name; the server listens where clients connect. */
-        snprintf(opts_json, sizeof opts_json, "{\"%s\":%s}", transport, json);
+        /* The server listens where clients connect and forwards to ss-server. */
         snprintf(bind, sizeof bind, "%s-%s", transport, remote);
         args[n++] = "-server";
         args[n++] = "-transport";
@@ -130,24 +160,6 @@ int wr_sip003_argv(char ***argv_out, int *argc_out, char *err, size_t errlen)
         args[n++] = "-target";
         args[n++] = local;
     } else {
-        json_error_t jerr;
-        json_t *o = json_loads(json, 0, &jerr);
-        if (!o) {
-            snprintf(err, errlen, "SIP003: internal options error");
-            return -1;
-        }
-        json_object_set_new(o, "serverAddress", json_string(remote));
-        json_t *keyed = json_object();
-        json_object_set_new(keyed, transport, o);
-        char *text = json_dumps(keyed, JSON_COMPACT);
-        json_decref(keyed);
-        if (!text || strlen(text) >= sizeof opts_json) {
-            free(text);
-            snprintf(err, errlen, "SIP003: options too long");
-            return -1;
-        }
-        strcpy(opts_json, text);
-        free(text);
         args[n++] = "-client";
         args[n++] = "-transport";
         args[n++] = transport;
@@ -155,6 +167,10 @@ int wr_sip003_argv(char ***argv_out, int *argc_out, char *err, size_t errlen)
         args[n++] = "transparent-TCP";
         args[n++] = "-proxylistenaddr";
         args[n++] = local;
+    }
+    if (state[0]) {
+        args[n++] = "-state";
+        args[n++] = state;
     }
     args[n++] = "-options";
     args[n++] = opts_json;

@@ -5,7 +5,8 @@
  *   client: -client -mode transparent-TCP -proxylistenaddr SS_LOCAL, serverAddress = SS_REMOTE
  *   server (the word "server" in the options): -server -bindaddr T-SS_REMOTE -target SS_LOCAL
  * SS_PLUGIN_OPTIONS is "k=v;k=v;word" with '\' escaping; transport=NAME picks the transport
- * (default plain), the other pairs are its options. */
+ * (default plain), state=DIR is -state (where obfs4 keeps its identity), the other pairs are
+ * the transport's options. */
 #ifndef WARREN_IPC_SIP003_H
 #define WARREN_IPC_SIP003_H
 

@@ -943,6 +943,36 @@ def test_sip003_plugin_under_ss_local_and_ss_server(peers, transport):
         target.close()
 
 
+@needs_libev
+def test_sip003_plugin_obfs4(peers, tmp_path):
+    """obfs4 as the SIP003 plugin: the server plugin keeps its identity in state=DIR, the
+    client plugin takes the cert from there; Shadowsocks traffic inside obfs4, 256 KiB echoed."""
+    target = EchoServer()
+    try:
+        state = tmp_path / "obfs4-state"
+        sport = free_port()
+        peers.start("ss-server-obfs4",
+                    [SS_SERVER, "-s", "127.0.0.1", "-p", sport, "-k", PASSWORD, "-m",
+                     "aes-256-gcm", "--plugin", WARREN, "--plugin-opts",
+                     "server;transport=obfs4;state=%s" % state], sport)
+        line = [ln for ln in (state / "obfs4_bridgeline.txt").read_text().splitlines()
+                if ln.startswith("Bridge obfs4 ")][0]
+        cert = re.search(r"cert=(\S+)", line).group(1)
+        lport = free_port()
+        peers.start("ss-local-obfs4",
+                    [SS_LOCAL, "-s", "127.0.0.1", "-p", sport, "-b", "127.0.0.1", "-l", lport,
+                     "-k", PASSWORD, "-m", "aes-256-gcm", "--plugin", WARREN, "--plugin-opts",
+                     "transport=obfs4;cert=%s;iat-mode=0" % cert], lport)
+        time.sleep(0.5)
+        payload = os.urandom(256 << 10)
+        sock = socks5_connect(("127.0.0.1", lport), target.addr, timeout=10)
+        assert echo_ok(sock, payload=payload)
+        assert target.accepted == 1
+        assert json.loads((state / "obfs4_state.json").read_text())["node-id"]
+    finally:
+        target.close()
+
+
 def wait_until(pred, timeout=5.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
