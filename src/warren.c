@@ -188,7 +188,8 @@ static void start_method(struct run *r, const struct wr_transport_req *req)
             snprintf(err, sizeof err, "allowPrivateDestinations must be true or false");
             goto fail;
         }
-        if (m->t->server_init(&r->ctx, m->opts, cfg->mode, cfg->state_dir, &m->tstate, args, err,
+        if (m->t->server_init(&r->ctx, m->opts, cfg->mode, cfg->state_given ? cfg->state_dir : NULL,
+                              &m->tstate, args, err,
                               sizeof err) != 0)
             goto fail;
     } else {

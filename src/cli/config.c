@@ -176,6 +176,7 @@ static int make_state_dir(struct wr_config *cfg, const struct wr_flags *f, char 
     }
     if (strlen(f->state) >= sizeof cfg->state_dir)
         return fail(err, errlen, "-state path too long");
+    cfg->state_given = 1;
     strcpy(cfg->state_dir, f->state);
     for (size_t n = strlen(cfg->state_dir); n > 1 && cfg->state_dir[n - 1] == '/'; n--)
         cfg->state_dir[n - 1] = '\0';         /* tor sends "<DataDirectory>/pt_state/" */

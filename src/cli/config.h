@@ -26,6 +26,7 @@ struct wr_config {
     int is_server;
     enum wr_mode mode;
     char state_dir[PATH_MAX];
+    int state_given;                        /* -state was given (else state_dir is the cwd) */
     int exit_on_stdin_close;
     enum wr_log_level ipc_level, log_level;
     int enable_logging, unsafe_logging;

@@ -49,7 +49,9 @@ struct wr_transport {
                                       void *arg);
 
     /* Validates the server options and fills args_out with the escaped SMETHOD ARGS
-     * ("k=v,k=v", possibly empty). state_dir is where the transport may keep keys. */
+     * ("k=v,k=v", possibly empty). state_dir is where the transport may keep keys: -state,
+     * or NULL when it was not given (a transport with an identity must not drop it into
+     * whatever directory it was started from). */
     int (*server_init)(struct wr_ctx *ctx, const json_t *opts, enum wr_mode mode,
                        const char *state_dir, void **state, char *args_out, char *err,
                        size_t errlen);

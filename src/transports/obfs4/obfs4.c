@@ -592,6 +592,11 @@ static int load_identity(const json_t *opts, const char *dir, struct state_strin
         snprintf(err, errlen, "node-id, private-key and drbg-seed must be strings");
         return -1;
     }
+    if (!dir && !(node || priv || seed)) {
+        snprintf(err, errlen, "needs -state DIR to keep its bridge identity (or node-id, private-key "
+                 "and drbg-seed in its options)");
+        return -1;
+    }
     if (node || priv || seed) {
         if (!node || !priv || !seed) {
             snprintf(err, errlen, "missing argument '%s' (node-id, private-key and drbg-seed go together)",
@@ -721,7 +726,8 @@ static int obfs4_server_init(struct wr_ctx *ctx, const json_t *opts, enum wr_mod
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    if (save_state(state_dir, &ss, s, err, errlen) != 0)
+    /* Without -state (keys from the options) nothing is written. */
+    if (state_dir && save_state(state_dir, &ss, s, err, errlen) != 0)
         goto fail;
     sodium_memzero(&ss, sizeof ss);
     char iatbuf[4];
