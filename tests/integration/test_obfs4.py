@@ -68,6 +68,21 @@ KAT_DRBG_SEED = "000102030405060708090a0b0c0d0e0f1011121314151617"
 KAT_CERT = "AAECAwQFBgcICQoLDA0ODxAREhOKMc6ZPldnF756NgqQ5QGUXcfS5S7VxRylYZB/b+o3KQ"
 STATE_KEYS = {"node-id", "private-key", "public-key", "drbg-seed", "iat-mode"}
 
+# obfs4proxy 0.0.14 in iat-mode 2 panics ("BUG: Write(), iat length was 0", the whole process
+# dies) when a length drawn from its length distribution is 0. That table comes from the
+# bridge's drbg-seed (both sides use it); 0 is in it for about one seed in 30, so with random
+# seeds the iat-mode 2 tests against obfs4proxy would fail now and then for obfs4proxy's sake.
+# Where obfs4proxy writes in iat-mode 2 the bridge therefore gets a random key with the KAT seed,
+# whose table does not hold 0. ZERO_SEED's does (0 with weight 9.4% among 6 values; found with
+# warren's probdist.c, and obfs4proxy in iat-mode 2 does panic with it): warren must not.
+SAFE_SEED = KAT_DRBG_SEED
+ZERO_SEED = "000102030405060708090a0b0c0d0e0f1011121314150234"
+
+
+def identity(seed):
+    """Server options: a fresh node-id and private key, the given drbg-seed."""
+    return {"node-id": os.urandom(20).hex(), "private-key": os.urandom(32).hex(), "drbg-seed": seed}
+
 
 # ---------------------------------------------------------------------------------------------
 # Does this warren have obfs4? (asked once, at import)
@@ -796,7 +811,7 @@ KINDS = ["warren", "obfs4proxy"]
 @pytest.mark.parametrize("iat", [0, 1, 2])
 def test_harness_obfs4proxy_to_obfs4proxy(peers, tcp_server, iat):
     echo = Target(tcp_server)
-    srv = peers.server(echo.addr, iat=iat)
+    srv = peers.server(echo.addr, iat=iat, options=identity(SAFE_SEED) if iat == 2 else None)
     assert len(srv.cert) == 70 and srv.iat == iat
     node_id, pub = cert_decode(srv.cert)
     cli = peers.client()
@@ -806,7 +821,9 @@ def test_harness_obfs4proxy_to_obfs4proxy(peers, tcp_server, iat):
     assert echo_ok(obfs4_connect(cli.addr, srv.addr, srv.cert, iat, split=23))
     assert echo.accepted == 2 and echo.received()[0] == payload
     st = json.loads((srv.state / "obfs4_state.json").read_text())
-    assert set(st) == STATE_KEYS and st["node-id"] == node_id.hex() and st["public-key"] == pub.hex()
+    assert set(st) == STATE_KEYS and st["node-id"] == node_id.hex()
+    if iat != 2:        # with keys from options obfs4proxy writes "public-key":"" (a quirk)
+        assert st["public-key"] == pub.hex()
 
 
 @needs_obfs4proxy
@@ -823,11 +840,14 @@ def test_harness_kat_identity_obfs4proxy(peers, tcp_server):
 @needs_obfs4proxy
 @pytest.mark.parametrize("pair", [(0, 0), (1, 0), (2, 1), (0, 2)], ids=lambda p: "c%d-s%d" % p)
 def test_bulk_baseline_obfs4proxy_to_obfs4proxy(peers, tcp_server, pair):
-    """The reference timings for the warren bulk tests below (same sizes)."""
+    """The reference timings for the warren bulk tests below (same sizes). The paced ones only
+    measure obfs4proxy (45 s together): they run with WARREN_OBFS4_BASELINE=1."""
     c_iat, s_iat = pair
+    if (c_iat or s_iat) and os.environ.get("WARREN_OBFS4_BASELINE") != "1":
+        pytest.skip("paced obfs4proxy baseline: set WARREN_OBFS4_BASELINE=1 to measure it")
     size = bulk_size(c_iat, s_iat)
     target = Target(tcp_server, "bulk", DataStream(41, size), DataStream(42, size))
-    srv = peers.server(target.addr, iat=s_iat)
+    srv = peers.server(target.addr, iat=s_iat, options=identity(SAFE_SEED) if 2 in pair else None)
     cli = peers.client()
     s = obfs4_connect(cli.addr, srv.addr, srv.cert, c_iat, timeout=30)
     elapsed = bulk_exchange(s, target, bulk_budget(size, c_iat, s_iat))
@@ -850,7 +870,7 @@ def test_bulk_warren_client_to_obfs4proxy_server(warren, peers, tcp_server, pair
     c_iat, s_iat = pair
     size = bulk_size(c_iat, s_iat)
     target = Target(tcp_server, "bulk", DataStream(11, size), DataStream(12, size))
-    srv = peers.server(target.addr, iat=s_iat)
+    srv = peers.server(target.addr, iat=s_iat, options=identity(SAFE_SEED) if s_iat == 2 else None)
     cli = start_client(warren)
     s = obfs4_connect(cli.addr, srv.addr, srv.cert, c_iat, timeout=30)
     elapsed = bulk_exchange(s, target, bulk_budget(size, c_iat, s_iat))
@@ -866,7 +886,9 @@ def test_bulk_obfs4proxy_client_to_warren_server(warren, peers, tcp_server, tmp_
     c_iat, s_iat = pair
     size = bulk_size(c_iat, s_iat)
     target = Target(tcp_server, "bulk", DataStream(21, size), DataStream(22, size))
-    srv = start_server(warren, tmp_path, target.addr, iat=s_iat)
+    # obfs4proxy's client takes its length table from this server's seed.
+    srv = start_server(warren, tmp_path, target.addr, iat=s_iat,
+                       opts=identity(SAFE_SEED) if c_iat == 2 else None)
     assert srv.iat == s_iat, srv.line
     cli = peers.client()
     s = obfs4_connect(cli.addr, srv.addr, srv.cert, c_iat, timeout=30)
@@ -890,6 +912,36 @@ def test_bulk_warren_client_to_warren_server(warren, tcp_server, tmp_path, pair)
     record_timing("warren->warren c%d-s%d" % pair, size, elapsed)
     check_paced(elapsed, size, c_iat, s_iat)
     assert target.accepted == 1
+
+
+@needs_warren_client
+@needs_warren_server
+def test_iat_paranoid_zero_length_draws_warren(warren, tcp_server, tmp_path):
+    """A bridge whose length table holds 0 (ZERO_SEED; obfs4proxy dies there): warren, client
+    and server in iat-mode 2, carries 1 MiB each way intact."""
+    size = (1 if QUICK else 2) * MiB // 2
+    target = Target(tcp_server, "bulk", DataStream(51, size), DataStream(52, size))
+    srv = start_server(warren, tmp_path, target.addr, iat=2, opts=identity(ZERO_SEED))
+    cli = start_client(warren)
+    s = obfs4_connect(cli.addr, srv.addr, srv.cert, 2, timeout=30)
+    elapsed = bulk_exchange(s, target, bulk_budget(size, 2, 2))
+    record_timing("warren->warren c2-s2 zero-seed", size, elapsed)
+    assert srv.proc.alive() and cli.alive()
+
+
+@needs_obfs4proxy
+@needs_warren_client
+def test_iat_paranoid_zero_length_draws_warren_client_obfs4proxy(warren, peers, tcp_server):
+    """The warren client in iat-mode 2 takes its length table from the bridge's seed: against an
+    obfs4proxy bridge (iat-mode 0, so obfs4proxy itself does not draw) with ZERO_SEED."""
+    size = (1 if QUICK else 2) * MiB // 2
+    target = Target(tcp_server, "bulk", DataStream(53, size), DataStream(54, size))
+    srv = peers.server(target.addr, iat=0, options=identity(ZERO_SEED))
+    cli = start_client(warren)
+    s = obfs4_connect(cli.addr, srv.addr, srv.cert, 2, timeout=30)
+    elapsed = bulk_exchange(s, target, bulk_budget(size, 2, 0))
+    record_timing("warren->obfs4proxy c2-s0 zero-seed", size, elapsed)
+    assert cli.alive() and srv.alive()
 
 
 @needs_warren_client
@@ -1213,7 +1265,10 @@ def test_server_start_errors(warren, tmp_path, case):
                                 "drbg-seed": KAT_DRBG_SEED}}[case]
     srv = warren(server_argv(("127.0.0.1", 9), state, opts), cwd=cwd, name="server")
     assert "SMETHODS DONE" in srv.lines
-    assert not [ln for ln in srv.lines if ln.startswith("SMETHOD obfs4")], srv.lines
+    assert not [ln for ln in srv.lines if ln.startswith("SMETHOD obfs4")], \
+        "%s: want SMETHOD-ERROR obfs4, got %r%s" % (
+            case, srv.lines, "; cwd now holds %s" % sorted(p.name for p in cwd.iterdir())
+            if state is None else "")
     errs = [ln for ln in srv.stderr_text().splitlines() if ln.startswith("SMETHOD-ERROR ")]
     assert errs and errs[0].startswith("SMETHOD-ERROR obfs4 ") and len(errs[0]) > 20, \
         srv.stderr_text()
@@ -1492,3 +1547,158 @@ def test_probe_closed_when_obfs4proxy_would(warren, peers, tcp_server, tmp_path)
     assert abs(closed[0] - closed[1]) <= 2.0, \
         "warren closed the probe after %.1f s, obfs4proxy after %.1f s" % (closed[0], closed[1])
     assert echo.accepted == 0
+
+
+@pytest.mark.parametrize("server_kind", KINDS)
+def test_server_handshake_in_pieces(warren, peers, relay, tcp_server, tmp_path, server_kind):
+    """A valid handshake that arrives in 12 pieces 50 ms apart (a slow link) is answered."""
+    echo = Target(tcp_server)
+    srv = any_server(server_kind, warren, peers, tmp_path, echo.addr)
+    flight = capture_handshake(relay, peers.client().addr, srv.cert)
+    s = socket.create_connection(srv.addr, timeout=10)
+    try:
+        step = len(flight) // 12 + 1
+        for i in range(0, len(flight), step):
+            s.sendall(flight[i:i + step])
+            time.sleep(0.05)
+        (got, closed), = watch_silent([s], 3.0)
+        assert len(got) >= 32 + 32 + 16 + 16, \
+            "%s server: %d bytes back for a handshake sent in pieces (closed %r)" % (
+                server_kind, len(got), closed)
+    finally:
+        s.close()
+
+
+@needs_obfs4proxy
+@needs_warren_client
+def test_client_transparent_tcp(warren, peers, tcp_server):
+    """-mode transparent-TCP: the bridge comes from serverAddress, cert and iat-mode from -options."""
+    echo = Target(tcp_server)
+    srv = peers.server(echo.addr)
+    cli = warren(["-client", "-transports", "obfs4", "-mode", "transparent-TCP",
+                  "-proxylistenaddr", "127.0.0.1:0", "-options",
+                  json.dumps({"obfs4": {"cert": srv.cert, "iat-mode": "1",
+                                        "serverAddress": hostport(srv.addr)}})], name="client")
+    assert "obfs4" in cli.methods and "transparent-TCP" in cli.method_lines[0], cli.lines
+    for _ in range(2):
+        assert echo_ok(socket.create_connection(cli.addr, timeout=10))
+    assert echo.accepted == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# After the handshake: half-close, corrupted frames
+# ---------------------------------------------------------------------------------------------
+
+@needs_warren_client
+@needs_warren_server
+@pytest.mark.parametrize("iat", [0, 2])
+def test_half_close_warren_to_warren(warren, tcp_server, tmp_path, iat):
+    """warren carries a half-close end to end (README); through obfs4 too, after the last paced
+    piece: the target reads to EOF, then answers with the count and hash."""
+    from conftest import hash_reply_handler
+    target = tcp_server(hash_reply_handler, sock_timeout=60)
+    srv = start_server(warren, tmp_path, target.addr, iat=iat)
+    cli = start_client(warren)
+    data = os.urandom((256 if iat else 1024) << 10)
+    s = obfs4_connect(cli.addr, srv.addr, srv.cert, iat, timeout=30)
+    try:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        s.settimeout(30)
+        line = b""
+        for _ in range(100):
+            chunk = s.recv(200)
+            if not chunk:
+                break
+            line += chunk
+    finally:
+        s.close()
+    assert line == ("%d %s\n" % (len(data), hashlib.sha256(data).hexdigest())).encode(), line
+
+
+class CorruptingRelay(Relay):
+    """A relay that flips one bit a few bytes into the first frame after the handshake, in one
+    direction ('up': client -> server, 'down': server -> client)."""
+
+    def __init__(self, upstream, cert, direction):
+        self.cert, self.direction = cert, direction
+        self.flipped = threading.Event()
+        super().__init__(upstream)
+
+    def _frames_start(self, rec, up):
+        """Where the frames begin in a recorded stream, or None while the handshake is incomplete."""
+        buf = bytes(rec)
+        if up:
+            return handshake_end(buf, self.cert)
+        node_id, pub = cert_decode(self.cert)
+        if len(buf) < 96:
+            return None
+        j = buf.find(hmac.new(pub + node_id, buf[:32], hashlib.sha256).digest()[:16], 64)
+        return None if j < 0 else j + 32 + 45      # M_S, MAC_S, then the 45-byte seed frame
+
+    def _pump(self, src, dst, rec, ev):     # replaces Relay's static pump for this relay
+        up = ev is not None                 # the client -> server pump is the one with an event
+        corrupt = (self.direction == "up") == up
+        try:
+            for _ in range(1 << 20):
+                d = bytearray(src.recv(65536))
+                if not d:
+                    break
+                if corrupt and not self.flipped.is_set():
+                    start = self._frames_start(rec + d, up)
+                    at = None if start is None else start + 4
+                    if at is not None and len(rec) <= at < len(rec) + len(d):
+                        d[at - len(rec)] ^= 0x10
+                        self.flipped.set()
+                rec += d
+                if dst is not None:
+                    dst.sendall(d)
+        except OSError:
+            pass
+        finally:
+            if ev is not None:
+                ev.set()
+            for s, how in ((dst, socket.SHUT_WR), (src, socket.SHUT_RD)):
+                if s is not None:
+                    try:
+                        s.shutdown(how)
+                    except OSError:
+                        pass
+
+
+@pytest.mark.parametrize("direction", ["up", "down"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_corrupted_frame_closes_connection(warren, peers, tcp_server, tmp_path, kind, direction):
+    """One flipped bit in a frame (direction up: the server of `kind` decodes it; down: the
+    client of `kind` does) ends that connection, and the next one works."""
+    echo = Target(tcp_server)
+    if direction == "up":
+        srv = any_server(kind, warren, peers, tmp_path, echo.addr)
+        cli = peers.client().addr
+    else:
+        srv = peers.server(echo.addr)
+        cli = any_client(kind, warren, peers)
+    rel = CorruptingRelay(srv.addr, srv.cert, direction)
+    try:
+        s = obfs4_connect(cli, rel.addr, srv.cert, 0)
+        payload = os.urandom(4096)
+        s.sendall(payload)
+        assert rel.flipped.wait(10), "the relay found no frame to corrupt"
+        s.settimeout(10)
+        got = b""
+        try:
+            for _ in range(100):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+        except ConnectionResetError:
+            pass
+        except socket.timeout:
+            pytest.fail("%s %s: the connection stayed open 10 s after a corrupted frame (got %d "
+                        "bytes)" % (kind, "server" if direction == "up" else "client", len(got)))
+        s.close()
+        assert got != payload
+    finally:
+        rel.close()
+    assert echo_ok(obfs4_connect(cli, srv.addr, srv.cert, 0))

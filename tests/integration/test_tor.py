@@ -94,6 +94,9 @@ class _Driver:
     # ---- processes ----
     def spawn(self, name, argv, stdin=subprocess.DEVNULL, stdout=None, env=None):
         out = stdout if stdout is not None else open(self.dir / ("%s.out" % name), "wb")
+        if env is None:
+            # The caller's own TOR_PT_* (a test run under tor) must not reach warren or tor.
+            env = {k: v for k, v in os.environ.items() if not k.startswith("TOR_PT_")}
         p = subprocess.Popen(argv, stdin=stdin, stdout=out, stderr=subprocess.STDOUT
                              if stdout is None else open(self.dir / ("%s.stderr" % name), "wb"),
                              env=env, preexec_fn=_die_with_parent, cwd=str(self.dir))
@@ -370,7 +373,7 @@ if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--driver":
 
 import pytest  # noqa: E402
 
-from conftest import WARREN  # noqa: E402
+from conftest import WARREN, sanitizer_problems  # noqa: E402
 
 _UNSHARE_OK = None
 
@@ -379,8 +382,6 @@ def _need_tor_netns():
     global _UNSHARE_OK
     if not os.access(TOR, os.X_OK):
         pytest.skip("tor is not installed (looked for %s)" % TOR)
-    if not os.access(WARREN, os.X_OK):
-        pytest.skip("no warren binary at %s" % WARREN)
     if _UNSHARE_OK is None:
         try:
             p = subprocess.run([UNSHARE, "-n", "true"], stdout=subprocess.PIPE,
@@ -465,6 +466,11 @@ def assert_common(sc, t, bridge_registers=True):
              "bridge tor: no client seen with transport %r on the ExtORPort" % t)
     sc.check("Got Extended ORPort command we don't recognize" not in debug,
              "bridge tor: the PT sent an ExtORPort command tor does not know")
+    for name in ("client.log", "bridge.log", "bridge/pt_state/warren.log",
+                 "client/pt_state/warren.log", "warren-server.stderr", "warren-client.stderr",
+                 "bridge.out", "client.out"):
+        san = sanitizer_problems(sc.log(name))
+        sc.check(not san, "sanitizer report in %s:\n%s" % (name, "\n".join(san[:20])))
     sc.check(not sc.s["lingering"],
              "managed proxies still running 5 s after tor stopped (killed): %r"
              % sc.s["lingering"])
