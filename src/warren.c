@@ -176,10 +176,15 @@ static void start_method(struct run *r, const struct wr_transport_req *req)
         bind = &req->bind;
         m->target = cfg->target;
         m->has_target = cfg->has_target;
+        m->mux = wr_opt_bool(m->opts, "mux", 0);
+        if (m->mux < 0) {
+            snprintf(err, sizeof err, "mux must be true or false");
+            goto fail;
+        }
         m->has_extorport = cfg->has_extorport;
         m->extorport = cfg->extorport;
         m->extor_cookie = cfg->extor_cookie;
-        if (!m->has_target && !m->has_extorport && !m->t->free_server) {
+        if (!m->has_target && !m->has_extorport && !m->t->free_server && !m->mux) {
             snprintf(err, sizeof err, "needs -target host:port (it cannot take destinations from clients)");
             goto fail;
         }

@@ -337,10 +337,17 @@ static int server_rules(struct wr_config *cfg, const struct wr_flags *f, char *e
         cfg->has_extorport = 1;
         return 0;
     }
+    /* Free: the transport names destinations itself, or a mux stream's OPEN does. */
     int any_free = 0;
+    const char *names[WR_MAX_TRANSPORTS];
     for (size_t i = 0; i < cfg->n_transports; i++)
-        if (cfg->transports[i].t && cfg->transports[i].t->free_server)
+        names[i] = cfg->transports[i].name;
+    for (size_t i = 0; i < cfg->n_transports; i++) {
+        json_t *o = cfg->transports[i].t ? wr_options_for(cfg->options, names[i], names, cfg->n_transports) : NULL;
+        if (cfg->transports[i].t && (cfg->transports[i].t->free_server || wr_opt_bool(o, "mux", 0) == 1))
             any_free = 1;
+        json_decref(o);
+    }
     if (!cfg->has_target && !any_free)
         return fail(err, errlen, "need -target host:port (or -targethost and -targetport)");
     return 0;

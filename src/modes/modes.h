@@ -15,6 +15,7 @@
 struct wr_ctx;
 struct wr_listener;
 struct wr_udp_client;
+struct wr_mux_pool;
 
 struct wr_method {
     struct wr_ctx *ctx;
@@ -34,11 +35,18 @@ struct wr_method {
     struct wr_listener *listener;
     struct wr_udp_client *udp;          /* client in transparent-UDP/STUN mode, instead */
     unsigned udp_sessions;              /* server in those modes: flows open */
+    int mux;                            /* server: connections carry mux sessions (option mux) */
+    struct wr_mux_pool *mux_pool;       /* client: sessions per server, made on first use */
 };
 
 void wr_socks5_accept(void *method, evutil_socket_t fd, const struct sockaddr *peer, int peerlen);
 void wr_transparent_tcp_accept(void *method, evutil_socket_t fd, const struct sockaddr *peer, int peerlen);
 void wr_server_accept(void *method, evutil_socket_t fd, const struct sockaddr *peer, int peerlen);
+
+/* Client: opens a transport connection for one application connection, as a stream of a mux
+ * session when the merged settings say mux (docs/spec/mux.md), else with t->client_open. */
+struct wr_pending *wr_method_open(struct wr_method *m, const struct wr_open_req *req, wr_dial_cb *cb,
+                                  void *arg);
 
 /* transparent-UDP and STUN (udp_client.c, udp_server.c). The client listens on a UDP socket;
  * it lives on the context's live list (a shutdown frees it, and sets m->udp to NULL). Options

@@ -15,6 +15,7 @@
 #include "core/tcp.h"
 #include "ipc/extorport.h"
 #include "modes/modes.h"
+#include "mux/session.h"
 
 struct incoming {
     struct wr_live live;
@@ -24,6 +25,19 @@ struct incoming {
     struct event *timer;                /* handshake deadline */
     struct wr_endpoint dest;            /* free server: where this connection goes */
     char peer[WR_ADDRSTRLEN];           /* the client, as USERADDR gives it to tor */
+    uint8_t is_stream;                  /* conn is a mux stream: answer its OPEN with a REPLY */
+    uint8_t has_stream_dst;
+    struct wr_endpoint stream_dst;      /* what the OPEN named */
+};
+
+/* A mux session over one transport connection: each stream is an incoming of its own. */
+struct mux_server {
+    struct wr_live live;
+    struct wr_method *m;
+    struct wr_mux_session *ms;
+    struct event *reaper;
+    char peer[WR_ADDRSTRLEN];
+    char label[48];
 };
 
 static void in_free(struct incoming *in)
@@ -48,6 +62,8 @@ static void on_target(void *arg, struct wr_conn *target, uint8_t rep, const char
     in->pending = NULL;
     struct wr_conn *conn = in->conn;
     struct wr_ctx *ctx = in->m->ctx;
+    if (in->is_stream)
+        wr_mux_reply(conn, target ? 0 : (rep ? rep : WR_REP_FAILURE));
     if (!target) {
         char a[WR_ADDRSTRLEN];
         wr_endpoint_format(in->m->has_extorport ? &in->m->extorport
@@ -83,9 +99,12 @@ static void dial_target(struct incoming *in)
     const struct wr_endpoint *to = &in->m->target;
     int flags = WR_DIAL_DIRECT;
     if (!in->m->has_target) {
-        to = wr_conn_destination(in->conn);
+        to = in->is_stream ? (in->has_stream_dst ? &in->stream_dst : NULL)
+                           : wr_conn_destination(in->conn);
         if (!to) {
             wr_info("%s c%u: the client named no destination", in->m->name, in->conn->id);
+            if (in->is_stream)
+                wr_mux_reply(in->conn, WR_REP_NOT_ALLOWED);
             in_kill(&in->live);
             return;
         }
@@ -101,9 +120,15 @@ static void dial_target(struct incoming *in)
     }
 }
 
+static void start_mux(struct incoming *in);
+
 static void conn_cb(struct wr_conn *c, unsigned ev, int err, void *arg)
 {
     struct incoming *in = arg;
+    if ((ev & WR_EV_READY) && in->m->mux && !in->is_stream && !in->pending) {
+        start_mux(in);
+        return;
+    }
     if ((ev & WR_EV_ERROR) || ((ev & WR_EV_EOF) && !c->ready)) {
         if (!in->pending)
             wr_debug("%s c%u: closed before its handshake finished", in->m->name, c->id);
@@ -121,6 +146,91 @@ static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
     struct incoming *in = arg;
     wr_info("%s c%u: handshake timed out", in->m->name, in->conn->id);
     in_kill(&in->live);
+}
+
+/* --- mux ------------------------------------------------------------------------------- */
+
+static void mux_free(struct mux_server *mx)
+{
+    wr_live_del(mx->m->ctx, &mx->live);
+    if (mx->reaper)
+        event_free(mx->reaper);
+    if (mx->ms)
+        wr_mux_session_free(mx->ms);    /* before mx: the session logs with mx->label */
+    free(mx);
+}
+
+static void mux_kill(struct wr_live *l)
+{
+    mux_free((struct mux_server *)l);
+}
+
+static void mux_reap(evutil_socket_t fd, short what, void *arg)
+{
+    mux_free(arg);
+}
+
+static void mux_on_close(void *arg, struct wr_mux_session *ms, const char *why)
+{
+    struct mux_server *mx = arg;
+    wr_info("%s: %s", mx->label, why);
+    event_active(mx->reaper, EV_TIMEOUT, 0);    /* freed from the loop, not from inside it */
+}
+
+static void stream_cb(struct wr_conn *c, unsigned ev, int err, void *arg)
+{
+    struct incoming *in = arg;
+    if (ev & WR_EV_ERROR)
+        in_kill(&in->live);
+    else
+        wr_conn_hold_input(c);          /* early data and FIN wait for the relay */
+}
+
+/* The client opened a stream: connect it like a connection of its own. */
+static void mux_on_open(void *arg, struct wr_conn *stream, const struct wr_endpoint *dst)
+{
+    struct mux_server *mx = arg;
+    struct incoming *in = calloc(1, sizeof *in);
+    if (!in) {
+        wr_mux_reply(stream, WR_REP_FAILURE);
+        wr_conn_close(stream, 1);
+        return;
+    }
+    in->m = mx->m;
+    in->conn = stream;
+    in->is_stream = 1;
+    snprintf(in->peer, sizeof in->peer, "%s", mx->peer);
+    if (dst) {
+        in->stream_dst = *dst;
+        in->has_stream_dst = 1;
+    }
+    wr_live_add(mx->m->ctx, &in->live, in_kill);
+    wr_conn_set_cb(stream, stream_cb, in);
+    dial_target(in);
+}
+
+static const struct wr_mux_hooks server_hooks = { .on_open = mux_on_open, .on_close = mux_on_close };
+
+static void start_mux(struct incoming *in)
+{
+    struct wr_method *m = in->m;
+    struct wr_conn *conn = in->conn;
+    struct mux_server *mx = calloc(1, sizeof *mx);
+    char peer[WR_ADDRSTRLEN];
+    snprintf(peer, sizeof peer, "%s", in->peer);
+    in_free(in);                        /* the session owns the connection from here */
+    if (!mx || !(mx->reaper = event_new(m->ctx->base, -1, 0, mux_reap, mx))) {
+        free(mx);
+        wr_conn_close(conn, 1);
+        return;
+    }
+    mx->m = m;
+    snprintf(mx->peer, sizeof mx->peer, "%s", peer);
+    snprintf(mx->label, sizeof mx->label, "%s mux c%u", m->name, conn->id);
+    wr_live_add(m->ctx, &mx->live, mux_kill);
+    mx->ms = wr_mux_session_new(m->ctx, conn, WR_MUX_SERVER, &server_hooks, mx, mx->label);
+    if (!mx->ms)
+        mux_free(mx);
 }
 
 void wr_server_accept(void *method, evutil_socket_t fd, const struct sockaddr *peer, int peerlen)
@@ -143,7 +253,10 @@ void wr_server_accept(void *method, evutil_socket_t fd, const struct sockaddr *p
     wr_live_add(m->ctx, &in->live, in_kill);
     wr_conn_set_cb(conn, conn_cb, in);
     if (conn->ready) {
-        dial_target(in);
+        if (m->mux)
+            start_mux(in);
+        else
+            dial_target(in);
         return;
     }
     if (conn->keeps_deadline)

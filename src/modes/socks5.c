@@ -247,7 +247,7 @@ static int advance(struct socks *s)
             s->state = OPENING;
             event_del(s->timer);
             struct wr_open_req oreq = { .args = s->args, .dst = &s->dst };
-            s->pending = s->m->t->client_open(s->m->tstate, &oreq, on_open, s);
+            s->pending = wr_method_open(s->m, &oreq, on_open, s);
             if (!s->pending) {
                 socks_fail(s, WR_REP_FAILURE, "cannot start a transport connection (out of sockets or memory?)");
                 return 1;

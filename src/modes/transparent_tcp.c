@@ -72,7 +72,7 @@ void wr_transparent_tcp_accept(void *method, evutil_socket_t fd, const struct so
     wr_live_add(m->ctx, &p->live, pt_kill);
     wr_conn_set_cb(app, app_cb, p);
     struct wr_open_req req = { .args = m->opts, .dst = NULL };
-    p->pending = m->t->client_open(m->tstate, &req, on_open, p);
+    p->pending = wr_method_open(m, &req, on_open, p);
     if (!p->pending) {
         wr_warn("transparent-TCP c%u: cannot start a %s connection", app->id, m->name);
         pt_kill(&p->live);

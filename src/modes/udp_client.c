@@ -236,7 +236,7 @@ static struct flow *flow_new(struct wr_udp_client *uc, const struct sockaddr_sto
     struct timeval tv = { (time_t)uc->idle_s, 0 };
     evtimer_add(f->idle, &tv);
     struct wr_open_req req = { .args = uc->m->opts, .dst = NULL };
-    f->pending = uc->m->t->client_open(uc->m->tstate, &req, on_open, f);
+    f->pending = wr_method_open(uc->m, &req, on_open, f);
     if (!f->pending) {
         note_drop(uc, f, "cannot start a transport connection");
         flow_free(f, 0);

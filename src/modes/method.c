@@ -1,0 +1,18 @@
+/* method.c: how a client front end opens its transport connection: directly, or as a stream
+ * of a mux session (docs/spec/mux.md) when the connection's merged settings say "mux". */
+#include "core/options.h"
+#include "modes/modes.h"
+#include "mux/pool.h"
+
+struct wr_pending *wr_method_open(struct wr_method *m, const struct wr_open_req *req, wr_dial_cb *cb,
+                                  void *arg)
+{
+    int mux = wr_opt_bool(req->args, "mux", 0);
+    if (mux < 0)
+        return wr_fail_soon(m->ctx, cb, arg, WR_REP_FAILURE, "mux must be true or false");
+    if (!mux)
+        return m->t->client_open(m->tstate, req, cb, arg);
+    if (!m->mux_pool && !(m->mux_pool = wr_mux_pool_new(m->ctx, m->t, m->tstate, m->name, &m->mux_pool)))
+        return wr_fail_soon(m->ctx, cb, arg, WR_REP_FAILURE, "out of memory");
+    return wr_mux_pool_open(m->mux_pool, req, cb, arg);
+}
