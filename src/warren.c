@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,9 +128,15 @@ static int setup_loop(struct run *r)
     prctl(PR_SET_PDEATHSIG, SIGTERM);
 #endif
     if (r->cfg.exit_on_stdin_close) {
-        r->stdin_ev = event_new(base, STDIN_FILENO, EV_READ | EV_PERSIST, on_stdin, r);
-        if (!r->stdin_ev || event_add(r->stdin_ev, NULL) != 0) {
-            /* A file or /dev/null cannot be polled: read it once; EOF means closed. */
+        /* Only pipes, sockets and terminals can be polled. epoll refuses a file or /dev/null,
+         * but only when the loop runs (the changelist defers the add), so decide now: read
+         * such a stdin once; EOF means closed. */
+        struct stat st;
+        int pollable = fstat(STDIN_FILENO, &st) == 0 &&
+                       (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || isatty(STDIN_FILENO));
+        if (pollable)
+            r->stdin_ev = event_new(base, STDIN_FILENO, EV_READ | EV_PERSIST, on_stdin, r);
+        if (!pollable || !r->stdin_ev || event_add(r->stdin_ev, NULL) != 0) {
             char c;
             if (read(STDIN_FILENO, &c, 1) <= 0)
                 event_active(r->stop_ev, EV_READ, 0);

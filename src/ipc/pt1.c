@@ -18,7 +18,7 @@ static const char *env(const char *name)
 
 int wr_pt1_detect(const struct wr_flags *f)
 {
-    return !f->ptversion && getenv("TOR_PT_MANAGED_TRANSPORT_VER") != NULL;
+    return !f->ptversion && env("TOR_PT_MANAGED_TRANSPORT_VER") != NULL;
 }
 
 const char *wr_pt1_version(void)
