@@ -73,7 +73,7 @@ struct wr_mux_session {
     struct timeval ping_sent;
     int64_t rtt_us;                     /* 0 until measured */
     uint8_t goaway_sent, goaway_recv, dead, in_kick, again;
-    uint64_t opened, resets;
+    uint64_t opened, resets, rx, tx;    /* streams, resets sent, carrier bytes each way */
 };
 
 /* --- helpers ---------------------------------------------------------------------------- */
@@ -447,6 +447,7 @@ static void carrier_cb(struct wr_conn *c, unsigned ev, int err, void *arg)
                 return;
             }
             evbuffer_drain(c->in, used);
+            ms->rx += used;
             if (ms->dead)
                 return;
         }
@@ -465,8 +466,10 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
     struct wr_mux_session *ms = arg;
     ms->in_kick = 1;
     if (!ms->dead) {
-        if (evbuffer_get_length(ms->ctl))
+        if (evbuffer_get_length(ms->ctl)) {
+            ms->tx += evbuffer_get_length(ms->ctl);
             wr_conn_write(ms->carrier, ms->ctl);
+        }
         /* DATA is gathered and written once: a codec carrier frames (and pads) per write. */
         while (ms->rr_head &&
                wr_conn_backlog(ms->carrier) + evbuffer_get_length(ms->scratch) < WR_HWM) {
@@ -498,8 +501,10 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
                 post(s, WR_EV_DRAINED, 0);
             }
         }
-        if (evbuffer_get_length(ms->scratch))
+        if (evbuffer_get_length(ms->scratch)) {
+            ms->tx += evbuffer_get_length(ms->scratch);
             wr_conn_write(ms->carrier, ms->scratch);
+        }
         if (evbuffer_get_length(ms->ctl) > CTL_MAX) {
             ms->in_kick = 0;
             die(ms, "the peer does not read its control frames", 1);
@@ -675,6 +680,7 @@ void wr_mux_session_free(struct wr_mux_session *ms)
     /* Unanswered opens fail; streams with an owner are told (after every stream is off the
      * session, so whatever their owners do in the callback touches no session state). */
     struct stream *owned = NULL;
+    unsigned n_open = ms->n_streams;
     for (size_t i = 0; i < BUCKETS; i++) {
         while (ms->table[i]) {
             struct stream *s = ms->table[i];
@@ -694,8 +700,9 @@ void wr_mux_session_free(struct wr_mux_session *ms)
             }
         }
     }
-    wr_info("%s: mux session ended: %llu streams opened, %llu reset", ms->label,
-            (unsigned long long)ms->opened, (unsigned long long)ms->resets);
+    wr_info("%s: mux session ended: %llu streams opened, %u still open, %llu reset by us; "
+            "%llu bytes in, %llu out", ms->label, (unsigned long long)ms->opened, n_open,
+            (unsigned long long)ms->resets, (unsigned long long)ms->rx, (unsigned long long)ms->tx);
     wr_conn_close(ms->carrier, 1);
     event_free(ms->kick);
     event_free(ms->timer);
