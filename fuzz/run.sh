@@ -13,7 +13,7 @@ case $build in
     *) build=$root/$build ;;
 esac
 secs=${FUZZ_SECONDS:-60}
-harnesses=${FUZZ_HARNESSES:-"socks5 kv options flags proxy endpoint shadow sip003 obfs4_frame obfs4_handshake"}
+harnesses=${FUZZ_HARNESSES:-"socks5 kv options flags proxy endpoint shadow sip003 obfs4_frame obfs4_handshake pt1 extorport udp_frame mux_frame"}
 jobs=$(nproc 2>/dev/null || echo 2)
 
 CC=clang cmake -S "$root" -B "$build" -DWARREN_FUZZ=ON -DWARREN_TESTS=OFF >/dev/null || {

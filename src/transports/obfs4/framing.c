@@ -37,7 +37,8 @@ int obfs4_frame_packet(struct obfs4_framer *f, uint8_t type, const uint8_t *payl
 {
     uint8_t pkt[OBFS4_MAX_FRAME_PAYLOAD], frame[OBFS4_MAX_SEGMENT], nonce[24], mask[8];
     size_t plen = OBFS4_PACKET_OVERHEAD + len + pad;
-    if (len + pad > OBFS4_MAX_PACKET_PAYLOAD || next_nonce(f, nonce) != 0)
+    if (len > OBFS4_MAX_PACKET_PAYLOAD || pad > OBFS4_MAX_PACKET_PAYLOAD - len ||
+        next_nonce(f, nonce) != 0)
         return -1;
     f->counter++;
     pkt[0] = type;
