@@ -12,7 +12,11 @@
   handshake and a handshake made for another server's cert get no reply, the connection stays
   open and the server keeps reading, and nothing reaches the target -- the same probes against
   obfs4proxy show that this is what the reference does;
-* the client's answers to bad bridge arguments (SOCKS failure, and the next connection works).
+* the client's answers to bad bridge arguments (SOCKS failure, and the next connection works);
+* the handshakes on the wire (lengths, MACs, the hour window, random top bits of the Elligator
+  representatives), a probe closed exactly when obfs4proxy would close it, a handshake arriving
+  in pieces, half-close, a corrupted frame, and iat-mode 2 with a length table that holds 0
+  (which crashes obfs4proxy 0.0.14, see ZERO_SEED).
 
 obfs4proxy runs as a Tor managed proxy (TOR_PT_* environment). It sets PR_SET_PDEATHSIG, so it
 runs under a `bash -c 'obfs4proxy ...; :'` wrapper that stays alive; both pids are stopped at
@@ -39,8 +43,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (WARREN, CountingListener, DataStream, SocksError, base_env, recv_exact,
-                      send_stream, socks5_connect, socks5_read_reply)
+from conftest import (WARREN, CountingListener, DataStream, base_env, dead_port,
+                      hash_reply_handler, recv_exact, send_stream, socks5_connect,
+                      socks5_read_reply)
 
 OBFS4PROXY = shutil.which("obfs4proxy") or "/usr/bin/obfs4proxy"
 HAVE_OBFS4PROXY = os.access(OBFS4PROXY, os.X_OK)
@@ -51,7 +56,7 @@ MiB = 1 << 20
 # of at most 1448 bytes it writes (wire-formats 1.10), and in mode 2 the pieces have random
 # sizes; the mean sleep depends on the distribution drawn from the server's drbg-seed. Measured
 # with obfs4proxy <-> obfs4proxy on loopback: mode 0, 10 MiB each way in 0.1 s; a mode-1
-# direction 0.34-0.85 MiB/s (10 MiB: 12-30 s, and warren <-> warren c1-s1 took 58 s); a mode-2
+# direction 0.34-0.85 MiB/s (10 MiB: 12-30 s; warren <-> warren c1-s1 under ASan: 58 s); a mode-2
 # direction 0.1-0.25 MiB/s. 10 MiB would so take up to a minute in mode 1 and one to two in
 # mode 2, per test: the paced tests move 4 MiB (mode 1) and 2 MiB (mode 2), which still means
 # thousands of paced pieces. WARREN_QUICK=1 (ASan in CI) shrinks all.
@@ -1466,7 +1471,6 @@ def test_server_handshake_format(warren, peers, relay, tcp_server, tmp_path, ser
 @needs_warren_client
 def test_client_server_unreachable(warren):
     """A dead server port: a SOCKS failure reply at once, and the client goes on."""
-    from conftest import dead_port
     cli = start_client(warren)
     t0 = time.monotonic()
     out = socks_outcome(cli.addr, ("127.0.0.1", dead_port()), b"\x02", bridge_args(KAT_CERT, 0))
@@ -1595,7 +1599,6 @@ def test_client_transparent_tcp(warren, peers, tcp_server):
 def test_half_close_warren_to_warren(warren, tcp_server, tmp_path, iat):
     """warren carries a half-close end to end (README); through obfs4 too, after the last paced
     piece: the target reads to EOF, then answers with the count and hash."""
-    from conftest import hash_reply_handler
     target = tcp_server(hash_reply_handler, sock_timeout=60)
     srv = start_server(warren, tmp_path, target.addr, iat=iat)
     cli = start_client(warren)
