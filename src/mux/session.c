@@ -306,7 +306,7 @@ static int handle_frame(struct wr_mux_session *ms, const struct wr_mux_frame *f,
 {
     struct stream *s = f->sid ? find(ms, f->sid) : NULL;
     if (f->sid && !s && f->type != WR_MUX_OPEN) {
-        if (f->sid <= ms->last_id)
+        if (f->sid <= ms->last_id && (f->sid & 1))
             return 0;                   /* a stream that ended: frames may cross its RST */
         *why = "frame for a stream never opened";
         return -1;
@@ -372,8 +372,7 @@ static int handle_frame(struct wr_mux_session *ms, const struct wr_mux_frame *f,
             post(s, WR_EV_READY, 0);
         } else {
             s->reset = 1;
-            s->pending_err = f->status;
-            post(s, WR_EV_ERROR, 0);
+            post(s, WR_EV_ERROR, f->status);
         }
         return 0;
     case WR_MUX_WINDOW:
@@ -382,7 +381,7 @@ static int handle_frame(struct wr_mux_session *ms, const struct wr_mux_frame *f,
             return -1;
         }
         s->credit += f->value;
-        if (evbuffer_get_length(s->out) || (s->fin_wanted && !s->fin_sent))
+        if (!s->reset && (evbuffer_get_length(s->out) || (s->fin_wanted && !s->fin_sent)))
             want_send(s);
         return 0;
     case WR_MUX_FIN:
@@ -395,6 +394,7 @@ static int handle_frame(struct wr_mux_session *ms, const struct wr_mux_frame *f,
     case WR_MUX_RST:
         if (!s->reset) {
             s->reset = 1;
+            evbuffer_drain(s->out, evbuffer_get_length(s->out));
             post(s, WR_EV_ERROR, ECONNRESET);
         }
         return 0;
@@ -466,7 +466,7 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
     struct wr_mux_session *ms = arg;
     ms->in_kick = 1;
     if (!ms->dead) {
-        if (evbuffer_get_length(ms->ctl)) {
+        if (evbuffer_get_length(ms->ctl) && wr_conn_backlog(ms->carrier) < WR_HWM) {
             ms->tx += evbuffer_get_length(ms->ctl);
             wr_conn_write(ms->carrier, ms->ctl);
         }
@@ -532,9 +532,10 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
             s->open_cb = NULL;
             if (ev & WR_EV_READY) {
                 s->owned = 1;
-                if (evbuffer_get_length(s->base.in) || s->fin_recv)
-                    post(s, (evbuffer_get_length(s->base.in) ? WR_EV_READ : 0) |
-                                (s->fin_recv ? WR_EV_EOF : 0), 0);
+                unsigned later = (evbuffer_get_length(s->base.in) ? WR_EV_READ : 0) |
+                                 (s->fin_recv ? WR_EV_EOF : 0) | (ev & WR_EV_ERROR);
+                if (later)
+                    post(s, later, err);
                 cb(a, &s->base, WR_REP_OK, NULL);
             } else {
                 uint8_t rep = err > 0 && err < 9 ? (uint8_t)err : WR_REP_FAILURE;
@@ -616,7 +617,7 @@ static void open_cancel(struct wr_pending *p)
 {
     struct stream *s = (struct stream *)((char *)p - offsetof(struct stream, pending));
     s->open_cb = NULL;
-    st_close(&s->base, 1);
+    st_close(&s->base, 0);          /* RST code "cancelled": the opener gave up */
 }
 
 struct wr_pending *wr_mux_open(struct wr_mux_session *ms, const struct wr_endpoint *dst,
