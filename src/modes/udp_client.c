@@ -156,7 +156,7 @@ static void conn_cb(struct wr_conn *c, unsigned ev, int err, void *arg)
             }
             if (len && sendto(uc->fd, p + off, len, MSG_DONTWAIT, (struct sockaddr *)&f->src,
                               f->srclen) < 0)
-                note_drop(uc, f, "the application's socket buffer is full");
+                note_drop(uc, f, "the socket towards the application is full");
             else if (len)
                 f->received++;
             evbuffer_drain(c->in, used);
@@ -254,6 +254,11 @@ static void take_datagram(struct wr_udp_client *uc, const uint8_t *p, size_t n,
     }
     if (n == 0) {
         note_drop(uc, NULL, "empty datagram");
+        return;
+    }
+    if (n > WR_UDP_MAX_DATAGRAM) {
+        /* IPv6 can carry up to 65,527 bytes; the framing (and IPv4 targets) cannot. */
+        note_drop(uc, NULL, "datagram larger than 65,507 bytes");
         return;
     }
     struct flow *f = flow_find(uc, ss, sl);

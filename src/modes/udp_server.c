@@ -138,7 +138,7 @@ static void on_target_readable(evutil_socket_t fd, short what, void *arg)
             break;
         for (int i = 0; i < n; i++) {
             size_t len = msgs[i].msg_len;
-            if ((msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || len == 0) {
+            if ((msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || len == 0 || len > WR_UDP_MAX_DATAGRAM) {
                 note_drop(s, len ? "datagram larger than 65,507 bytes" : "empty datagram");
                 continue;
             }
