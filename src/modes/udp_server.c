@@ -22,6 +22,7 @@
 #include "core/tcp.h"
 #include "modes/modes.h"
 #include "modes/udp_frame.h"
+#include "modes/udp_io.h"
 
 #define BATCH 16
 #define UDP_MAX_BACKLOG (1024 * 1024)
@@ -74,48 +75,41 @@ static void s_kill(struct wr_live *l)
     s_free((struct session *)l, 0);
 }
 
-static void note_drop(struct session *s, const char *why)
+static void note_drop_n(struct session *s, const char *why, unsigned long n)
 {
     unsigned suppressed = 0;
-    s->dropped++;
+    s->dropped += n;
     if (wr_ratelim_allow(&s->drop_log, 10, &suppressed))
         wr_warn("%s %s c%u: dropping datagrams: %s (%llu so far)", s->m->name,
                 wr_mode_name(s->m->mode), s->conn->id, why, (unsigned long long)s->dropped);
 }
 
+static void note_drop(struct session *s, const char *why)
+{
+    note_drop_n(s, why, 1);
+}
+
 /* Frames from the client, as datagrams to the target. 0, or -1 when the session was freed. */
 static int to_target(struct session *s)
 {
-    struct evbuffer *in = s->conn->in;
-    int any = 0;
-    for (;;) {
-        size_t have = evbuffer_get_length(in), off, len, used;
-        const char *why = NULL;
-        if (!have)
-            break;
-        size_t want = have < 2 + WR_UDP_MAX_DATAGRAM ? have : 2 + WR_UDP_MAX_DATAGRAM;
-        const uint8_t *p = evbuffer_pullup(in, (ssize_t)want);
-        int r = wr_udp_frame_next(p, want, s->stun, &off, &len, &used, &why);
-        if (r == WR_UDP_FRAME_MORE)
-            break;
-        if (r == WR_UDP_FRAME_BAD) {
-            wr_info("%s %s c%u: closing: the client sent %s", s->m->name,
-                    wr_mode_name(s->m->mode), s->conn->id, why);
-            s_free(s, 0);
-            return -1;
-        }
-        if (len == 0)
-            note_drop(s, "empty datagram");
-        else if (send(s->fd, p + off, len, MSG_DONTWAIT) < 0)
-            note_drop(s, errno == EAGAIN ? "the socket to the target is full"
-                                         : "the target refuses datagrams (ICMP unreachable)");
-        else
-            s->sent++;
-        evbuffer_drain(in, used);
-        any = 1;
-    }
-    if (any)
+    struct wr_udp_sent st = { 0 };
+    const char *why = NULL;
+    int r = wr_udp_send_frames(s->fd, s->conn->in, s->stun, NULL, 0, &st, &why);
+    s->sent += st.sent;
+    if (st.empty)
+        note_drop_n(s, "empty datagram", st.empty);
+    if (st.refused)
+        note_drop_n(s, st.last_errno == EAGAIN ? "the socket to the target is full"
+                                               : "the target refuses datagrams (ICMP unreachable)",
+                    st.refused);
+    if (st.sent || st.empty || st.refused)
         event_base_gettimeofday_cached(s->m->ctx->base, &s->last);
+    if (r != 0) {
+        wr_info("%s %s c%u: closing: the client sent %s", s->m->name, wr_mode_name(s->m->mode),
+                s->conn->id, why);
+        s_free(s, 0);
+        return -1;
+    }
     return 0;
 }
 
@@ -125,7 +119,7 @@ static void on_target_readable(evutil_socket_t fd, short what, void *arg)
     struct mmsghdr msgs[BATCH];
     struct iovec iov[BATCH];
     static uint8_t bufs[BATCH][65536];
-    for (int round = 0; round < 8; round++) {
+    for (int round = 0; round < 64; round++) {
         for (int i = 0; i < BATCH; i++) {
             iov[i].iov_base = bufs[i];
             iov[i].iov_len = sizeof bufs[i];
@@ -134,6 +128,11 @@ static void on_target_readable(evutil_socket_t fd, short what, void *arg)
             msgs[i].msg_hdr.msg_iovlen = 1;
         }
         int n = recvmmsg(s->fd, msgs, BATCH, MSG_DONTWAIT, NULL);
+        if (n < 0 && errno == ECONNREFUSED) {
+            /* The ICMP error of a datagram already sent: it was lost, and nothing listens. */
+            note_drop(s, "the target refuses datagrams (ICMP port unreachable)");
+            continue;
+        }
         if (n <= 0)
             break;
         for (int i = 0; i < n; i++) {

@@ -616,8 +616,8 @@ def test_target_unreachable_then_back(udp_tunnel, udp_echo):
     fields = open("/proc/%d/stat" % t.server.pid).read().rsplit(")", 1)[1].split()
     ticks = int(fields[11]) + int(fields[12]) - ticks0
     assert ticks < 50, "the server used %d CPU ticks in ~1 s with a refusing target" % ticks
-    # Paced datagrams are dropped silently: each ICMP error is taken by the read event before
-    # the next send() could see it. A burst (one batch, one TCP write) meets it in send().
+    # The ICMP errors come back on the server's socket: each is counted and logged (at most
+    # once per 10 s) as the target refusing datagrams.
     for i in range(64):
         s.sendto(b"burst %d" % i, t.addr)
     assert_silent(s, 0.3, "closed target port, burst")
