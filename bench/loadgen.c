@@ -17,6 +17,12 @@
  *       and wait for the sink's byte count, which must equal what was sent. Throughput is all
  *       bytes sent / (last count received - first stream ready), so bytes still queued in
  *       socket buffers when the clock stops are not counted as delivered.
+ *   loadgen share -a ADDR [-s DEST] [-n STREAMS] [-t SECONDS]
+ *       The same as throughput, and also how evenly the streams shared the bandwidth: each
+ *       stream's rate is what it sent from WARM seconds after all were ready (1 s, or a quarter
+ *       of SECONDS if that is shorter) until the clock stopped, so start-up and the drain at the
+ *       end do not count. Adds min_mibps, max_mibps, spread_pct = 100 * (max - min) / min, and
+ *       per_stream=r1,r2,... (MiB/s) to the RESULT line.
  *   loadgen connrate -a ADDR [-s DEST] [-c INFLIGHT] [-t SECONDS] [-rst]
  *       Keeps INFLIGHT connections going for SECONDS; each one connects (plus the SOCKS5
  *       handshake), sends 1 byte, reads the 1-byte echo, closes (-rst: abortive close), and is
@@ -88,6 +94,7 @@ static void usage(void)
     fputs("usage: loadgen sink|echo|target -l HOST:PORT [-t MAX_SECONDS]\n"
           "clients also take -src N (loopback source addresses to spread over; default 64)\n"
           "       loadgen throughput -a ADDR [-s SOCKS_DEST] [-n STREAMS] [-t SECONDS]\n"
+          "       loadgen share -a ADDR [-s SOCKS_DEST] [-n STREAMS] [-t SECONDS]\n"
           "       loadgen connrate -a ADDR [-s SOCKS_DEST] [-c INFLIGHT] [-t SECONDS] [-rst]\n"
           "       loadgen hold -a ADDR [-s SOCKS_DEST] -n N [-c PARALLEL] [-w STALL_S] [-t HOLD_S]\n"
           "       loadgen freeport\n"
@@ -349,6 +356,7 @@ struct cconn {
     unsigned char rbuf[64];
     uint64_t t0, tready, tend;
     uint64_t sent, count;
+    uint64_t sent_warm, sent_stop;  /* share: what it had sent at the two measuring points */
 };
 
 static struct sockaddr_in g_addr, g_dest;
@@ -567,7 +575,7 @@ static void parse_client(int argc, char **argv, struct client_opts *o)
 
 /* ------------------------------------------------------------------------------------------ */
 
-static int run_throughput(int argc, char **argv)
+static int run_streams(int argc, char **argv, int share)
 {
     struct client_opts o = { .n = 1, .c = 1, .t = 5, .w = 30 };
     parse_client(argc, argv, &o);
@@ -581,15 +589,25 @@ static int run_throughput(int argc, char **argv)
     for (int i = 0; i < o.n; i++)
         if (cc_open(ep, &cs[i]) != 0)
             die("connect: %s", strerror(errno));
-    int ready = 0, done = 0, shut = 0;
-    uint64_t start = 0, stop_at = 0;
+    int ready = 0, done = 0, shut = 0, warm_taken = 0;
+    uint64_t start = 0, stop_at = 0, warm_at = 0, t_warm = 0, t_stop = 0;
+    double warm_s = o.t / 4 < 1.0 ? o.t / 4 : 1.0;
     uint64_t limit = now_ns() + (uint64_t)((o.t + 60) * 1e9);
     struct epoll_event evs[MAX_EVENTS];
     while (done < o.n) {
         uint64_t now = now_ns();
         if (now > limit || g_stop)
             die("throughput: gave up (%s)", g_stop ? "signalled" : "timed out waiting for the sink");
+        if (share && ready == o.n && !warm_taken && now >= warm_at) {
+            for (int i = 0; i < o.n; i++)
+                cs[i].sent_warm = cs[i].sent;
+            t_warm = now;
+            warm_taken = 1;
+        }
         if (ready == o.n && !shut && now >= stop_at) {
+            t_stop = now;
+            for (int i = 0; i < o.n; i++)
+                cs[i].sent_stop = cs[i].sent;
             for (int i = 0; i < o.n; i++) {
                 shutdown(cs[i].fd, SHUT_WR);
                 cs[i].state = C_FIN_WAIT;
@@ -614,8 +632,10 @@ static int run_throughput(int argc, char **argv)
                     c->tready = now_ns();
                     if (!start)
                         start = c->tready;
-                    if (++ready == o.n)
+                    if (++ready == o.n) {
                         stop_at = c->tready + (uint64_t)(o.t * 1e9);
+                        warm_at = c->tready + (uint64_t)(warm_s * 1e9);
+                    }
                     ep_set(ep, EPOLL_CTL_MOD, c->fd, EPOLLOUT, c);
                 }
             } else if (c->state == C_RUN) {
@@ -660,10 +680,36 @@ static int run_throughput(int argc, char **argv)
         }
     }
     double secs = (double)(end - start) / 1e9;
-    print_result("mode=throughput streams=%d seconds=%.3f bytes=%llu mibps=%.1f verified=%s",
+    if (!share) {
+        print_result("mode=throughput streams=%d seconds=%.3f bytes=%llu mibps=%.1f verified=%s",
+                     o.n, secs, (unsigned long long)bytes, (double)bytes / 1048576.0 / secs,
+                     mismatch ? "no" : "yes");
+        return mismatch;
+    }
+    double span = (double)(t_stop - t_warm) / 1e9, lo = 0, hi = 0;
+    char *per = calloc((size_t)o.n, 16);
+    if (!per)
+        die("out of memory");
+    size_t off = 0;
+    for (int i = 0; i < o.n; i++) {
+        double r = span > 0 ? (double)(cs[i].sent_stop - cs[i].sent_warm) / 1048576.0 / span : 0;
+        if (i == 0 || r < lo)
+            lo = r;
+        if (i == 0 || r > hi)
+            hi = r;
+        off += (size_t)snprintf(per + off, (size_t)o.n * 16 - off, "%s%.1f", i ? "," : "", r);
+    }
+    print_result("mode=share streams=%d seconds=%.3f bytes=%llu mibps=%.1f verified=%s "
+                 "measured_s=%.3f min_mibps=%.1f max_mibps=%.1f spread_pct=%.1f per_stream=%s",
                  o.n, secs, (unsigned long long)bytes, (double)bytes / 1048576.0 / secs,
-                 mismatch ? "no" : "yes");
+                 mismatch ? "no" : "yes", span, lo, hi, lo > 0 ? 100.0 * (hi - lo) / lo : 1e9, per);
+    free(per);
     return mismatch;
+}
+
+static int run_throughput(int argc, char **argv)
+{
+    return run_streams(argc, argv, 0);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -962,6 +1008,8 @@ int main(int argc, char **argv)
         return run_server(ROLE_TARGET, argc, argv);
     if (!strcmp(cmd, "throughput"))
         return run_throughput(argc, argv);
+    if (!strcmp(cmd, "share"))
+        return run_streams(argc, argv, 1);
     if (!strcmp(cmd, "connrate"))
         return run_connrate(argc, argv);
     if (!strcmp(cmd, "hold"))

@@ -209,6 +209,10 @@ static void start_method(struct run *r, const struct wr_transport_req *req)
             wr_warn("-bindaddr on a client is an old spelling of -proxylistenaddr");
             bind = &req->bind;
         }
+        if (wr_opt_bool(m->opts, "mux", 0) < 0) {
+            snprintf(err, sizeof err, "mux must be true or false");
+            goto fail;
+        }
         if (m->t->client_init(&r->ctx, m->opts, cfg->mode, &m->tstate, err, sizeof err) != 0)
             goto fail;
     }

@@ -110,6 +110,10 @@ static void on_open(void *arg, struct wr_conn *conn, uint8_t rep, const char *wh
 /* Settings are in s->args (merged); let the transport judge them. */
 static int check_args(struct socks *s, char *err, size_t errlen)
 {
+    if (wr_opt_bool(s->args, "mux", 0) < 0) {
+        snprintf(err, errlen, "mux must be true or false");
+        return -1;
+    }
     return s->m->t->client_check(s->m->tstate, s->args, err, errlen);
 }
 

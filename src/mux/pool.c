@@ -204,7 +204,20 @@ static struct server_key *key_for(struct wr_mux_pool *p, const struct wr_endpoin
 {
     char addr[WR_ADDRSTRLEN];
     wr_endpoint_format(server, addr, sizeof addr);
-    char *a = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS);
+    /* The same settings share sessions however they were spelled ("mux":true, mux=true,
+     * "iat-mode":0, iat-mode=0): every value in its string form, and mux itself left out. */
+    json_t *norm = json_object();
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)args, key, v) {
+        char buf[64];
+        int bad;
+        const char *str = wr_opt_str(args, key, buf, sizeof buf, &bad);
+        if (strcmp(key, "mux") != 0)
+            json_object_set_new(norm, key, bad || !str ? json_incref(v) : json_string(str));
+    }
+    char *a = norm ? json_dumps(norm, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(norm);
     if (!a)
         return NULL;
     size_t n = strlen(addr) + strlen(a) + 2;

@@ -838,3 +838,52 @@ def curl():
         return p
 
     return run
+
+
+# --------------------------------------------------------------------------------------------
+# Counting TCP connections; SOCKS5 outcomes
+# --------------------------------------------------------------------------------------------
+
+def tcp_established_to(port, host="127.0.0.1", ports=False):
+    """The established TCP connections whose remote end is host:port, as `ss -tn` lists them:
+    their number, or (ports=True) the list of their local ports. Only the connecting side of
+    each connection is counted (the listening side has host:port as its local address)."""
+    out = subprocess.run(["ss", "-Htn", "state", "established", "dst", "%s:%d" % (host, port)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10,
+                         check=True).stdout.decode("ascii", "replace")
+    local = []
+    for ln in out.splitlines():
+        words = ln.split()
+        # Recv-Q Send-Q Local:Port Peer:Port
+        if len(words) >= 4 and parse_addr(words[3]) == (host, port):
+            local.append(parse_addr(words[2])[1])
+    return local if ports else len(local)
+
+
+def socks5_outcome(proxy, dst, method=b"\x00", payload=None, timeout=15):
+    """One SOCKS5 CONNECT exchange. method b"\\x02": payload is the RFC 1929 USER (PASSWD is
+    NUL, as tor sends it); method b"\\x09": payload is the JSON settings text. Returns
+    ('auth', status) for a failed RFC 1929 exchange, ('reply', rep) for a CONNECT (or settings)
+    reply, ('closed', None) when the proxy hung up without one. The socket is closed."""
+    s = socket.create_connection(proxy, timeout=timeout)
+    try:
+        s.sendall(b"\x05\x01" + method)
+        ver, chosen = recv_exact(s, 2)
+        if chosen != method[0]:
+            return ("method", chosen)
+        if method == b"\x02":
+            u = payload.encode() if isinstance(payload, str) else payload
+            s.sendall(b"\x01" + bytes([len(u)]) + u + b"\x01\x00")
+            ver, status = recv_exact(s, 2)
+            if status != 0:
+                return ("auth", status)
+        elif method == b"\x09":
+            body = payload.encode() if isinstance(payload, str) else payload
+            s.sendall(struct.pack(">I", len(body)) + body)
+        s.sendall(b"\x05\x01\x00" + encode_socks_addr(dst[0], dst[1]))
+        rep, _ = socks5_read_reply(s)
+        return ("reply", rep)
+    except (EOFError, ConnectionResetError):
+        return ("closed", None)
+    finally:
+        s.close()

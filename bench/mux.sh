@@ -1,0 +1,266 @@
+#!/usr/bin/env bash
+# bench/mux.sh: the mux (docs/spec/mux.md) over obfs4 against obfs4 without it, on loopback, in
+# one run: connections per second and time to first byte (p50, p99), single-stream throughput,
+# and how evenly 8 parallel streams in one session share the bandwidth. Prints one table with a
+# pass/fail column for the targets (issue 7). See bench/README.md. Every process it starts is
+# stopped by its pid on exit.
+#
+# Environment (all optional):
+#   BENCH_SECONDS=5        length of each throughput and connection-rate test
+#   BENCH_TTFB_SECONDS=2   length of each unloaded (1 in flight) time-to-first-byte test
+#   BENCH_INFLIGHT=64      connections in flight in the connection-rate test
+#   BENCH_STREAMS=8        parallel streams in the bandwidth-sharing test
+#   BENCH_OUT=bench/out    where logs, the binaries and mux-results.txt go
+#   WARREN_BIN=...         use this warren instead of building build-bench/warren
+#   BENCH_REBUILD=1        re-run the cmake configure step before the (incremental) build
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+SECS=${BENCH_SECONDS:-5}
+TTFB_SECS=${BENCH_TTFB_SECONDS:-2}
+INFLIGHT=${BENCH_INFLIGHT:-64}
+STREAMS=${BENCH_STREAMS:-8}
+OUT=${BENCH_OUT:-$here/out}
+BUILD=$root/build-bench
+WARREN=${WARREN_BIN:-$BUILD/warren}
+LG=$OUT/loadgen
+
+# Targets (issue 7), obfs4 with the mux against obfs4 without it, same run, loopback.
+T_CPS_RATIO=5           # connections/s at least 5x
+T_TTFB_P50_MS=0.3       # time to first byte p50 below 0.3 ms (1 in flight)
+T_SINGLE_RATIO=0.90     # single-stream throughput at least 90%
+T_SPREAD_PCT=10         # parallel streams in one session within 10% of each other
+
+mkdir -p "$OUT"
+log() { printf '[bench-mux] %s\n' "$*" >&2; }
+
+# ---- processes ------------------------------------------------------------------------------
+pids=()
+cleanup() {
+    local p i
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for i in $(seq 1 30); do
+        local alive=0
+        for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+        [ $alive = 0 ] && break
+        sleep 0.1
+    done
+    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+last_pid=
+start() {   # start NAME CMD...: in the background, output in $OUT/mux-NAME.out/.err; sets $last_pid
+    local name=$1; shift
+    "$@" > "$OUT/mux-$name.out" 2> "$OUT/mux-$name.err" < /dev/null &
+    last_pid=$!
+    pids+=("$last_pid")
+}
+wait_line() {   # wait_line FILE REGEX [SECONDS]: the first line matching REGEX, once it appears
+    local file=$1 re=$2 limit=${3:-10} i
+    for i in $(seq 1 $((limit * 20))); do
+        if grep -Eq "$re" "$file" 2>/dev/null; then grep -Em1 "$re" "$file"; return 0; fi
+        sleep 0.05
+    done
+    log "timed out waiting for /$re/ in $file"; cat "$file" "${file%.out}.err" >&2 2>/dev/null || true
+    return 1
+}
+kv() { sed -n "s/.*[ ]$2=\([^ ]*\).*/\1/p" <<<"$1"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+sys_busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+carriers_to() { ss -Htn state established dst "$1" 2>/dev/null | wc -l; }
+
+# lg NAME ARGS...: runs a loadgen client to completion; its RESULT line in $LG_RES, and in
+# $cpu_note the CPU used meanwhile by loadgen and by the processes in $cpu_pids (% of one core),
+# "loadgen/pid1/... +rest of the machine" (as bench/run.sh).
+cpu_pids=()
+cpu_note=
+disturbed=()
+LG_RES=
+lg() {
+    local name=$1; shift
+    local before=() p i=0 hz t0 t1 pid rc=0 d ms pc sum whole other sb
+    hz=$(getconf CLK_TCK)
+    for p in "${cpu_pids[@]}"; do before+=("$(cpu_ticks "$p")"); done
+    sb=$(sys_busy)
+    t0=$(date +%s%N)
+    start "lg-$name" "$LG" "$@"
+    pid=$last_pid
+    wait "$pid" || rc=$?
+    t1=$(date +%s%N)
+    LG_RES=$(grep -m1 '^RESULT' "$OUT/mux-lg-$name.out" || true)
+    ms=$(kv "$LG_RES" cpu_ms)
+    pc=$(awk -v d="${ms:-0}" -v ns=$((t1 - t0)) 'BEGIN{printf "%.0f", 100*d/1e3/(ns/1e9)}')
+    cpu_note=$pc; sum=$pc
+    for p in "${cpu_pids[@]}"; do
+        d=$(( $(cpu_ticks "$p") - before[i] ))
+        pc=$(awk -v d="$d" -v hz="$hz" -v ns=$((t1 - t0)) 'BEGIN{printf "%.0f", 100*d/hz/(ns/1e9)}')
+        cpu_note+="/$pc"; sum=$((sum + pc))
+        i=$((i + 1))
+    done
+    d=$(( $(sys_busy) - sb ))
+    whole=$(awk -v d="$d" -v hz="$hz" -v ns=$((t1 - t0)) 'BEGIN{printf "%.0f", 100*d/hz/(ns/1e9)}')
+    other=$((whole - sum)); [ $other -ge 0 ] || other=0
+    cpu_note+=" +$other"
+    [ $other -lt 40 ] || disturbed+=("$name (+$other%)")
+    if [ -z "$LG_RES" ]; then
+        log "loadgen $name failed (exit $rc): $(cat "$OUT/mux-lg-$name.err")"
+        LG_RES="RESULT failed=1"
+    elif [ $rc != 0 ]; then
+        log "loadgen $name exited $rc: $(cat "$OUT/mux-lg-$name.err")"
+    fi
+}
+
+# ---- build ----------------------------------------------------------------------------------
+if [ ! -x "$LG" ] || [ "$here/loadgen.c" -nt "$LG" ]; then
+    log "building loadgen"
+    cc -O2 -std=c11 -Wall -Wextra -o "$LG" "$here/loadgen.c"
+fi
+if [ -z "${WARREN_BIN:-}" ]; then
+    log "building warren (Release, incremental) in $BUILD"
+    if [ ! -f "$BUILD/CMakeCache.txt" ] || [ "${BENCH_REBUILD:-0}" = 1 ]; then
+        cmake -S "$root" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
+    fi
+    if ! cmake --build "$BUILD" -j"$(nproc)" --target warren > "$OUT/mux-build.log" 2>&1; then
+        cat "$OUT/mux-build.log" >&2
+        log "warren does not build"
+        exit 1
+    fi
+fi
+[ -x "$WARREN" ] || { log "no warren binary at $WARREN"; exit 1; }
+WARREN_BUILT=$(date -u -r "$WARREN" '+%H:%M UTC')
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# ---- the processes under test ---------------------------------------------------------------
+# One target; per variant ("obfs4", "mux") a warren obfs4 server (-state of its own, the mux
+# variant with -options {"mux":true}) and a socks5 client given the server's cert and iat-mode
+# (and mux). Clients are bound (no serverAddress): the SOCKS destination is the server, which
+# sends every connection / stream to the target.
+start target "$LG" target -l 127.0.0.1:0 -t 3600
+TARGET_PID=$last_pid
+TARGET=$(wait_line "$OUT/mux-target.out" '^LISTEN ' | awk '{print $2}')
+
+declare -A SRV SRV_PID CLI CLI_PID
+for v in obfs4 mux; do
+    state=$OUT/mux-state-$v
+    rm -rf "$state"
+    sopts='{}'; [ $v = mux ] && sopts='{"mux":true}'
+    start "$v-server" "$WARREN" -server -transports obfs4 -bindaddr obfs4-127.0.0.1:0 -target "$TARGET" \
+        -state "$state" -options "$sopts"
+    SRV_PID[$v]=$last_pid
+    line=$(wait_line "$OUT/mux-$v-server.out" '^SMETHOD obfs4 ')
+    SRV[$v]=$(awk '{print $3}' <<<"$line")
+    cert=$(sed -n 's/.*ARGS:.*cert=\([^,]*\).*/\1/p' <<<"$line")
+    iat=$(sed -n 's/.*ARGS:.*iat-mode=\([0-9]\).*/\1/p' <<<"$line")
+    [ -n "$cert" ] && [ -n "$iat" ] || { log "no cert/iat-mode in: $line"; exit 1; }
+    copts="{\"cert\":\"$cert\",\"iat-mode\":\"$iat\""; [ $v = mux ] && copts+=',"mux":true'; copts+='}'
+    start "$v-client" "$WARREN" -client -transports obfs4 -proxylistenaddr 127.0.0.1:0 \
+        -state "$OUT/mux-state-$v-client" -options "$copts"
+    CLI_PID[$v]=$last_pid
+    CLI[$v]=$(wait_line "$OUT/mux-$v-client.out" '^CMETHOD obfs4 ' | awk '{print $4}')
+done
+
+log "machine: $(nproc) CPUs ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)), kernel $(uname -r)"
+log "warren: $WARREN ($(git -C "$root" describe --always --dirty 2>/dev/null || echo '?'))"
+log "target $TARGET; obfs4 server ${SRV[obfs4]} client ${CLI[obfs4]}; obfs4+mux server ${SRV[mux]} client ${CLI[mux]}"
+b0=$(sys_busy); sleep 1; BACKGROUND=$(( ($(sys_busy) - b0) * 100 / $(getconf CLK_TCK) ))
+log "CPU busy before starting (other processes): ${BACKGROUND}% of one core"
+[ "$BACKGROUND" -lt 20 ] || log "WARNING: the machine is not idle; the figures will be lower and noisier than they should be"
+
+declare -A R
+use() { cpu_pids=("$TARGET_PID" "${CLI_PID[$1]}" "${SRV_PID[$1]}"); }
+
+# ---- throughput -----------------------------------------------------------------------------
+for v in obfs4 mux; do
+    use $v
+    log "single-stream throughput: $v"
+    lg "tp1-$v" throughput -a "${CLI[$v]}" -s "${SRV[$v]}" -n 1 -t "$SECS"
+    R[s1_$v]=$(kv "$LG_RES" mibps); R[s1_${v}_cpu]=$cpu_note
+done
+for v in obfs4 mux; do
+    use $v
+    log "$STREAMS parallel streams, bandwidth shares: $v"
+    lg "share-$v" share -a "${CLI[$v]}" -s "${SRV[$v]}" -n "$STREAMS" -t "$SECS"
+    R[sh_$v]=$(kv "$LG_RES" mibps); R[sh_${v}_spread]=$(kv "$LG_RES" spread_pct)
+    R[sh_${v}_min]=$(kv "$LG_RES" min_mibps); R[sh_${v}_max]=$(kv "$LG_RES" max_mibps)
+    R[sh_${v}_per]=$(kv "$LG_RES" per_stream); R[sh_${v}_cpu]=$cpu_note
+    # While the streams were open: one session (one TCP connection) for the mux.
+done
+R[carriers_share]=$(carriers_to "${SRV[mux]}")
+
+# ---- connection rate and time to first byte ---------------------------------------------------
+connrate() { # KEY NAME ARGS...
+    local key=$1 name=$2; shift 2
+    lg "$name" connrate "$@"
+    R[$key]=$(kv "$LG_RES" cps)
+    R[${key}_p50]=$(kv "$LG_RES" ttfb_p50_ms)
+    R[${key}_p99]=$(kv "$LG_RES" ttfb_p99_ms)
+    local e f; e=$(kv "$LG_RES" errors); f=$(kv "$LG_RES" open_failures)
+    R[${key}_err]=$(( ${e:-0} + ${f:-0} ))
+    R[${key}_cpu]=$cpu_note
+}
+for v in obfs4 mux; do
+    use $v
+    log "connections/s ($INFLIGHT in flight): $v"
+    connrate "cr_$v" "cr-$v" -a "${CLI[$v]}" -s "${SRV[$v]}" -c "$INFLIGHT" -t "$SECS"
+done
+R[carriers_cr]=$(carriers_to "${SRV[mux]}")
+for v in obfs4 mux; do
+    use $v
+    log "time to first byte (1 in flight): $v"
+    connrate "tt_$v" "tt-$v" -a "${CLI[$v]}" -s "${SRV[$v]}" -c 1 -t "$TTFB_SECS"
+done
+
+# ---- the table ------------------------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "" || b == "" || b == 0) print ""; else printf "%.2f", a/b }'; }
+pct() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "" || b == "" || b == 0) print "?"; else printf "%.0f%%", 100*a/b }'; }
+pf() { if "$@"; then echo PASS; else echo FAIL; fi; }
+ge() { awk -v a="$1" -v b="$2" 'BEGIN{ exit !(a != "" && a + 0 >= b + 0) }'; }
+lt() { awk -v a="$1" -v b="$2" 'BEGIN{ exit !(a != "" && a + 0 < b + 0) }'; }
+le() { awk -v a="$1" -v b="$2" 'BEGIN{ exit !(a != "" && a + 0 <= b + 0) }'; }
+
+cps_x=$(ratio "${R[cr_mux]}" "${R[cr_obfs4]}")
+s1_r=$(ratio "${R[s1_mux]}" "${R[s1_obfs4]}")
+{
+echo
+printf 'warren mux bench (obfs4, iat-mode 0): tree %s (binary built %s), %s CPUs, kernel %s, %s s per test, %s\n' \
+    "$(git -C "$root" describe --always --dirty 2>/dev/null || echo '?')" "$WARREN_BUILT" "$(nproc)" "$(uname -r)" \
+    "$SECS" "$(date -u '+%Y-%m-%d %H:%M UTC')"
+printf '%-36s %16s %24s %-20s %s\n' "metric" "obfs4" "obfs4 + mux" "target" "result"
+printf '%-36s %16s %24s %-20s %s\n' "------------------------------------" "----------------" "------------------------" "--------------------" "------"
+row() { printf '%-36s %16s %24s %-20s %s\n' "$@"; }
+row "connections/s ($INFLIGHT in flight)" "${R[cr_obfs4]}" "${R[cr_mux]} (${cps_x:-?}x)" ">= ${T_CPS_RATIO}x obfs4" \
+    "$(pf ge "$cps_x" "$T_CPS_RATIO")"
+row "TTFB p50/p99 ms, $INFLIGHT in flight" "${R[cr_obfs4_p50]}/${R[cr_obfs4_p99]}" \
+    "${R[cr_mux_p50]}/${R[cr_mux_p99]}" "-" "-"
+row "TTFB p50/p99 ms, 1 in flight" "${R[tt_obfs4_p50]}/${R[tt_obfs4_p99]}" \
+    "${R[tt_mux_p50]}/${R[tt_mux_p99]}" "p50 < $T_TTFB_P50_MS ms" "$(pf lt "${R[tt_mux_p50]}" "$T_TTFB_P50_MS")"
+row "single-stream MiB/s" "${R[s1_obfs4]}" "${R[s1_mux]} ($(pct "${R[s1_mux]}" "${R[s1_obfs4]}"))" \
+    ">= $(awk -v r=$T_SINGLE_RATIO 'BEGIN{printf "%.0f", r*100}')% of obfs4" "$(pf ge "$s1_r" "$T_SINGLE_RATIO")"
+row "$STREAMS streams MiB/s (all together)" "${R[sh_obfs4]}" "${R[sh_mux]} ($(pct "${R[sh_mux]}" "${R[sh_obfs4]}"))" "-" "-"
+row "$STREAMS streams min..max MiB/s each" "${R[sh_obfs4_min]}..${R[sh_obfs4_max]}" \
+    "${R[sh_mux_min]}..${R[sh_mux_max]}" "-" "-"
+row "$STREAMS streams spread (max-min)/min" "${R[sh_obfs4_spread]}%" "${R[sh_mux_spread]}%" \
+    "<= $T_SPREAD_PCT% (mux)" "$(pf le "${R[sh_mux_spread]}" "$T_SPREAD_PCT")"
+echo
+echo "obfs4: $STREAMS separate obfs4 connections; obfs4 + mux: $STREAMS streams of one session."
+echo "per-stream MiB/s, obfs4: ${R[sh_obfs4_per]}"
+echo "per-stream MiB/s, mux:   ${R[sh_mux_per]}"
+echo "TCP connections to the mux server after the sharing test: ${R[carriers_share]}, after the connection-rate test: ${R[carriers_cr]} (one session each time means 1)"
+echo "CPU used during each test, % of one core ($(nproc) cores = $(( $(nproc) * 100 ))%): loadgen/target/warren client/warren server +rest of the machine"
+printf '  %-22s %-22s %s\n' "" obfs4 "obfs4 + mux"
+printf '  %-22s %-22s %s\n' "single-stream" "${R[s1_obfs4_cpu]}" "${R[s1_mux_cpu]}"
+printf '  %-22s %-22s %s\n' "$STREAMS streams" "${R[sh_obfs4_cpu]}" "${R[sh_mux_cpu]}"
+printf '  %-22s %-22s %s\n' "connections/s" "${R[cr_obfs4_cpu]}" "${R[cr_mux_cpu]}"
+printf '  %-22s %-22s %s\n' "TTFB, 1 in flight" "${R[tt_obfs4_cpu]}" "${R[tt_mux_cpu]}"
+errs="${R[cr_obfs4_err]}/${R[cr_mux_err]}/${R[tt_obfs4_err]}/${R[tt_mux_err]}"
+[ "$errs" = "0/0/0/0" ] || echo "connection errors (obfs4/mux under load, obfs4/mux 1 in flight): $errs (see $OUT/mux-lg-*.out)"
+if [ ${#disturbed[@]} -gt 0 ]; then
+    echo "WARNING: something else used the CPU (the machine was ${BACKGROUND}% busy before the start) during: ${disturbed[*]}."
+    echo "  Those figures are too low; rerun on an idle machine."
+fi
+echo "logs and loadgen output: $OUT/mux-*"
+} | tee "$OUT/mux-results.txt"
