@@ -29,12 +29,17 @@
 #define PING_IDLE_S 15
 #define DEAD_S 45
 
+/* A FIFO of streams; a stream is on each queue at most once. */
+enum { Q_SEND = 0, Q_EVENT = 1 };
+struct queue {
+    struct stream *head, *tail;
+};
+
 struct stream {
     struct wr_conn base;                /* base.in: received bytes */
     struct wr_mux_session *ms;
     struct stream *hnext;               /* hash chain */
-    struct stream *rr_next;             /* send queue (round-robin) */
-    struct stream *ev_next;             /* event queue */
+    struct stream *next[2];             /* links in the session's queues (Q_SEND, Q_EVENT) */
     uint32_t sid;
     struct evbuffer *out;               /* written, not yet framed */
     uint32_t credit;                    /* bytes we may still send */
@@ -44,7 +49,7 @@ struct stream {
     struct timeval window_start;        /* when the current window's first byte was consumed */
     unsigned pending_ev;                /* events to deliver at the next kick */
     int pending_err;
-    uint8_t in_rr, in_evq, fin_wanted, fin_sent, fin_recv, reset, replied, paused, was_above;
+    uint8_t queued[2], fin_wanted, fin_sent, fin_recv, reset, replied, paused, was_above;
     uint8_t owned;                      /* handed to an owner (else the session frees it) */
     /* client, until REPLY */
     struct wr_pending pending;
@@ -65,8 +70,7 @@ struct wr_mux_session {
     uint32_t last_id;                   /* highest id opened so far (either side) */
     struct evbuffer *ctl;               /* control frames, sent before any DATA */
     struct evbuffer *scratch;
-    struct stream *rr_head, *rr_tail;
-    struct stream *ev_head, *ev_tail;
+    struct queue q[2];                  /* Q_SEND: data to send, round-robin; Q_EVENT: events */
     struct event *kick, *timer;
     struct timeval last_rx;
     uint8_t ping[8];
@@ -86,6 +90,47 @@ static struct stream *find(struct wr_mux_session *ms, uint32_t sid)
     return NULL;
 }
 
+static void q_push(struct wr_mux_session *ms, int which, struct stream *s)
+{
+    struct queue *q = &ms->q[which];
+    if (s->queued[which])
+        return;
+    s->queued[which] = 1;
+    s->next[which] = NULL;
+    if (q->tail)
+        q->tail->next[which] = s;
+    else
+        q->head = s;
+    q->tail = s;
+}
+
+static struct stream *q_pop(struct wr_mux_session *ms, int which)
+{
+    struct queue *q = &ms->q[which];
+    struct stream *s = q->head;
+    if (s) {
+        q->head = s->next[which];
+        if (!q->head)
+            q->tail = NULL;
+        s->queued[which] = 0;
+    }
+    return s;
+}
+
+static void q_remove(struct wr_mux_session *ms, int which, struct stream *s)
+{
+    struct queue *q = &ms->q[which];
+    struct stream **pp = &q->head, *prev = NULL;
+    if (!s->queued[which])
+        return;
+    while (*pp != s)
+        prev = *pp, pp = &(*pp)->next[which];
+    *pp = s->next[which];
+    if (q->tail == s)
+        q->tail = prev;
+    s->queued[which] = 0;
+}
+
 static void unlink_stream(struct wr_mux_session *ms, struct stream *s)
 {
     struct stream **pp = &ms->table[s->sid % BUCKETS];
@@ -93,24 +138,8 @@ static void unlink_stream(struct wr_mux_session *ms, struct stream *s)
         pp = &(*pp)->hnext;
     if (*pp)
         *pp = s->hnext;
-    if (s->in_rr) {
-        struct stream **q = &ms->rr_head, *prev = NULL;
-        while (*q != s)
-            prev = *q, q = &(*q)->rr_next;
-        *q = s->rr_next;
-        if (ms->rr_tail == s)
-            ms->rr_tail = prev;
-        s->in_rr = 0;
-    }
-    if (s->in_evq) {
-        struct stream **q = &ms->ev_head, *prev = NULL;
-        while (*q != s)
-            prev = *q, q = &(*q)->ev_next;
-        *q = s->ev_next;
-        if (ms->ev_tail == s)
-            ms->ev_tail = prev;
-        s->in_evq = 0;
-    }
+    q_remove(ms, Q_SEND, s);
+    q_remove(ms, Q_EVENT, s);
     ms->n_streams--;
     s->ms = NULL;
 }
@@ -129,30 +158,16 @@ static void post(struct stream *s, unsigned ev, int err)
     s->pending_ev |= ev;
     if (ev & WR_EV_ERROR)
         s->pending_err = err;
-    if (!s->in_evq) {
-        s->in_evq = 1;
-        s->ev_next = NULL;
-        if (ms->ev_tail)
-            ms->ev_tail->ev_next = s;
-        else
-            ms->ev_head = s;
-        ms->ev_tail = s;
-    }
+    q_push(ms, Q_EVENT, s);
     schedule(ms);
 }
 
 static void want_send(struct stream *s)
 {
     struct wr_mux_session *ms = s->ms;
-    if (s->in_rr || !ms)
+    if (!ms || s->queued[Q_SEND])
         return;
-    s->in_rr = 1;
-    s->rr_next = NULL;
-    if (ms->rr_tail)
-        ms->rr_tail->rr_next = s;
-    else
-        ms->rr_head = s;
-    ms->rr_tail = s;
+    q_push(ms, Q_SEND, s);
     schedule(ms);
 }
 
@@ -471,13 +486,9 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
             wr_conn_write(ms->carrier, ms->ctl);
         }
         /* DATA is gathered and written once: a codec carrier frames (and pads) per write. */
-        while (ms->rr_head &&
+        while (ms->q[Q_SEND].head &&
                wr_conn_backlog(ms->carrier) + evbuffer_get_length(ms->scratch) < WR_HWM) {
-            struct stream *s = ms->rr_head;
-            ms->rr_head = s->rr_next;
-            if (!ms->rr_head)
-                ms->rr_tail = NULL;
-            s->in_rr = 0;
+            struct stream *s = q_pop(ms, Q_SEND);
             size_t n = evbuffer_get_length(s->out);
             if (n > s->credit)
                 n = s->credit;
@@ -512,12 +523,8 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
         }
     }
     /* Deliver events; a callback may close its stream (it leaves the queue) or others. */
-    while (ms->ev_head) {
-        struct stream *s = ms->ev_head;
-        ms->ev_head = s->ev_next;
-        if (!ms->ev_head)
-            ms->ev_tail = NULL;
-        s->in_evq = 0;
+    struct stream *s;
+    while ((s = q_pop(ms, Q_EVENT))) {
         unsigned ev = s->pending_ev;
         int err = s->pending_err;
         s->pending_ev = 0;
@@ -688,7 +695,7 @@ void wr_mux_session_free(struct wr_mux_session *ms)
             unlink_stream(ms, s);
             s->reset = 1;
             if (s->owned) {
-                s->ev_next = owned;
+                s->next[Q_EVENT] = owned;       /* off every queue now: reuse the link */
                 owned = s;
             } else if (s->open_cb) {
                 wr_dial_cb *cb = s->open_cb;
@@ -712,7 +719,7 @@ void wr_mux_session_free(struct wr_mux_session *ms)
     free(ms);
     while (owned) {
         struct stream *s = owned;
-        owned = s->ev_next;
+        owned = s->next[Q_EVENT];
         if (s->base.cb)
             wr_conn_emit(&s->base, WR_EV_ERROR, ECONNRESET);
     }

@@ -52,3 +52,25 @@ int wr_transport_server_addr(const struct wr_open_req *req, struct wr_endpoint *
     }
     return 0;
 }
+
+int wr_transport_check_server_address(const json_t *opts, int required, char *err, size_t errlen)
+{
+    char buf[32], e[160];
+    int bad;
+    struct wr_endpoint ep;
+    const char *sa = wr_opt_str(opts, "serverAddress", buf, sizeof buf, &bad);
+    if (bad) {
+        snprintf(err, errlen, "serverAddress must be a string like \"192.0.2.1:443\"");
+        return -1;
+    }
+    if (!sa) {
+        if (required)
+            snprintf(err, errlen, "outside socks5 mode the client needs the option serverAddress (host:port)");
+        return required ? -1 : 0;
+    }
+    if (wr_endpoint_parse(sa, WR_EP_NONZERO_PORT, &ep, e, sizeof e) != 0) {
+        snprintf(err, errlen, "bad serverAddress: %s", e);
+        return -1;
+    }
+    return 0;
+}

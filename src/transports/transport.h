@@ -71,6 +71,11 @@ const struct wr_transport *wr_transport_find(const char *name);   /* case-insens
 
 /* The server a client connection goes to: the SOCKS destination unless it is missing or
  * 0.0.0.0:0/[::]:0, else the option serverAddress. 0 ok; -1 with a reason. */
+/* The option serverAddress, when present, must be host:port; required (a client outside socks5
+ * mode has no SOCKS destination to take the server from) makes it mandatory. 0, or -1 with a
+ * reason. */
+int wr_transport_check_server_address(const json_t *opts, int required, char *err, size_t errlen);
+
 int wr_transport_server_addr(const struct wr_open_req *req, struct wr_endpoint *out, char *err,
                              size_t errlen);
 

@@ -93,6 +93,7 @@ struct obfs4_conn {
     struct wr_probdist own_len, own_iat;    /* the client's, reseeded by the server */
     struct evbuffer *held;              /* frames waiting for their turn (iat-mode 1, 2) */
     char tag[24];                       /* for log lines: "obfs4 c12" or "obfs4 client" */
+    const char *why;                    /* why decoding failed, for the client's dial error */
 };
 
 /* --- arguments -------------------------------------------------------------------------- */
@@ -188,23 +189,6 @@ static int read_bridge(const json_t *opts, int required, struct bridge_id *id, i
         return -1;
     }
     return read_iat(opts, required, iat, err, errlen);
-}
-
-static int check_server_address(const json_t *opts, int required, char *err, size_t errlen)
-{
-    char buf[32], e[160];
-    int bad;
-    struct wr_endpoint ep;
-    const char *sa = wr_opt_str(opts, "serverAddress", buf, sizeof buf, &bad);
-    if (bad || (sa && wr_endpoint_parse(sa, WR_EP_NONZERO_PORT, &ep, e, sizeof e) != 0)) {
-        snprintf(err, errlen, "bad serverAddress: %s", bad ? "must be a string" : e);
-        return -1;
-    }
-    if (!sa && required) {
-        snprintf(err, errlen, "transparent-TCP mode needs the option serverAddress (host:port)");
-        return -1;
-    }
-    return 0;
 }
 
 /* --- codec ------------------------------------------------------------------------------ */
@@ -308,6 +292,11 @@ static size_t codec_queued(const void *st)
     return c->held ? evbuffer_get_length(c->held) : 0;
 }
 
+static const char *codec_error(const void *st)
+{
+    return ((const struct obfs4_conn *)st)->why;
+}
+
 static int codec_ready(const void *st)
 {
     return ((const struct obfs4_conn *)st)->ready;
@@ -321,6 +310,7 @@ static int read_frames(struct obfs4_conn *c, struct evbuffer *wire_in, struct ev
     const char *why = NULL;
     if (obfs4_deframe(&c->dec, wire_in, plain_out, seed, &got_seed, &why) != 0) {
         wr_info("%s: closing: %s", c->tag, why);
+        c->why = why;
         return WR_CODEC_ERROR;
     }
     if (got_seed && !c->server) {
@@ -373,12 +363,14 @@ static int client_decode(void *st, struct evbuffer *wire_in, struct evbuffer *pl
             return WR_CODEC_OK;
         if (r == OBFS4_HS_INVALID) {
             wr_info("%s: the bridge's reply is invalid: %s", c->tag, why);
+            c->why = why;
             return WR_CODEC_ERROR;
         }
         wr_ell2_repr_to_pub(repr, Y);
         int bad = obfs4_ntor_client(c->priv, c->pub, Y, c->id.pub, c->id.node_id, key_seed, want);
         if (bad || sodium_memcmp(want, auth, 32) != 0) {
-            wr_info("%s: the bridge failed to prove its identity (ntor)", c->tag);
+            c->why = "the bridge failed to prove its identity (ntor): a wrong cert?";
+            wr_info("%s: %s", c->tag, c->why);
             return WR_CODEC_ERROR;
         }
         keys_from_seed(c, key_seed, 0);
@@ -466,6 +458,7 @@ static const struct wr_codec_ops obfs4_client_codec = {
     .free = conn_free,
     .next_piece = codec_next_piece,
     .queued = codec_queued,
+    .error = codec_error,
     /* The longest reply plus the seed frame fit in 8192 bytes. */
     .handshake_max = OBFS4_MAX_HANDSHAKE + OBFS4_MAX_SEGMENT,
 };
@@ -494,7 +487,7 @@ static int obfs4_client_init(struct wr_ctx *ctx, const json_t *opts, enum wr_mod
      * which has no per-connection arguments, needs them here. */
     int need_all = mode != WR_MODE_SOCKS5;
     if (read_bridge(opts, need_all, &id, &iat, err, errlen) != 0 ||
-        check_server_address(opts, need_all, err, errlen) != 0)
+        wr_transport_check_server_address(opts, need_all, err, errlen) != 0)
         return -1;
     struct obfs4_client *oc = calloc(1, sizeof *oc);
     if (!oc) {
@@ -512,7 +505,7 @@ static int obfs4_client_check(void *state, const json_t *args, char *err, size_t
     struct bridge_id id;
     int iat;
     return read_bridge(args, 1, &id, &iat, err, errlen) != 0 ||
-           check_server_address(args, 0, err, errlen) != 0 ? -1 : 0;
+           wr_transport_check_server_address(args, 0, err, errlen) != 0 ? -1 : 0;
 }
 
 static struct wr_pending *obfs4_client_open(void *state, const struct wr_open_req *req,

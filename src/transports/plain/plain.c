@@ -16,34 +16,10 @@ struct plain_client {
     enum wr_mode mode;
 };
 
-static int check_server_address(const json_t *opts, int required, char *err, size_t errlen)
-{
-    char buf[32], e[160];
-    int bad;
-    const char *sa = wr_opt_str(opts, "serverAddress", buf, sizeof buf, &bad);
-    if (bad) {
-        snprintf(err, errlen, "serverAddress must be a string like \"192.0.2.1:443\"");
-        return -1;
-    }
-    if (!sa) {
-        if (required) {
-            snprintf(err, errlen, "transparent-TCP mode needs the option serverAddress (host:port)");
-            return -1;
-        }
-        return 0;
-    }
-    struct wr_endpoint ep;
-    if (wr_endpoint_parse(sa, WR_EP_NONZERO_PORT, &ep, e, sizeof e) != 0) {
-        snprintf(err, errlen, "bad serverAddress: %s", e);
-        return -1;
-    }
-    return 0;
-}
-
 static int plain_client_init(struct wr_ctx *ctx, const json_t *opts, enum wr_mode mode,
                              void **state, char *err, size_t errlen)
 {
-    if (check_server_address(opts, mode != WR_MODE_SOCKS5, err, errlen) != 0)
+    if (wr_transport_check_server_address(opts, mode != WR_MODE_SOCKS5, err, errlen) != 0)
         return -1;
     struct plain_client *pc = calloc(1, sizeof *pc);
     if (!pc) {
@@ -58,7 +34,7 @@ static int plain_client_init(struct wr_ctx *ctx, const json_t *opts, enum wr_mod
 
 static int plain_client_check(void *state, const json_t *args, char *err, size_t errlen)
 {
-    return check_server_address(args, 0, err, errlen);
+    return wr_transport_check_server_address(args, 0, err, errlen);
 }
 
 static struct wr_pending *plain_client_open(void *state, const struct wr_open_req *req,

@@ -209,8 +209,8 @@ static int check_opts(const json_t *given, enum wr_mode mode, char *err, size_t 
         read_endpoint(opts, "serverAddress", &has_server, &ep, err, errlen) != 0 ||
         read_endpoint(opts, "target", &has_target, &ep, err, errlen) != 0)
         goto out;
-    if (mode == WR_MODE_TRANSPARENT_TCP && !has_server) {
-        snprintf(err, errlen, "transparent-TCP mode needs the option serverAddress (host:port)");
+    if (mode != WR_MODE_SOCKS5 && !has_server) {
+        snprintf(err, errlen, "outside socks5 mode the client needs the option serverAddress (host:port)");
         goto out;
     }
     r = 0;
