@@ -22,6 +22,8 @@ struct codec_conn {
     struct event *drain_timer;          /* probe resistance: fail after a delay */
     struct event *deadline;             /* server: the handshake must finish by then */
     struct event *pace_timer;           /* pacing: the pause after a piece */
+    struct event *flush_timer;          /* opening bytes held for the first plaintext */
+    struct event *fail_event;           /* reports an encode failure from the loop */
     struct timeval born;
     uint8_t probe_resistant, draining, shut_wanted, eof, pausing, above_lwm;
 };
@@ -74,9 +76,48 @@ static void on_pace(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+static void on_fail(evutil_socket_t fd, short what, void *arg)
+{
+    struct codec_conn *cc = arg;
+    wr_conn_emit(&cc->base, WR_EV_ERROR, EPROTO);
+}
+
+/* An encode failed inside a caller's write or shutdown: report it once the caller is done. */
+static void fail_later(struct codec_conn *cc)
+{
+    if (!cc->fail_event)
+        cc->fail_event = evtimer_new(cc->ctx->base, on_fail, cc);
+    if (cc->fail_event)
+        event_active(cc->fail_event, EV_TIMEOUT, 0);
+}
+
+/* Writes the held opening bytes if they are still held. 0, or -1 on error. */
+static int flush_opening(struct codec_conn *cc)
+{
+    if (!cc->flush_timer)
+        return 0;
+    event_free(cc->flush_timer);
+    cc->flush_timer = NULL;
+    if (cc->ops->flush(cc->st, cc->scratch) != WR_CODEC_OK)
+        return -1;
+    send_down(cc);
+    return 0;
+}
+
+static void on_flush_due(evutil_socket_t fd, short what, void *arg)
+{
+    struct codec_conn *cc = arg;
+    if (flush_opening(cc) != 0)
+        wr_conn_emit(&cc->base, WR_EV_ERROR, EPROTO);
+}
+
 /* Encodes plaintext (ready only) and sends or holds the result. */
 static int encode_out(struct codec_conn *cc, struct evbuffer *src)
 {
+    if (cc->flush_timer && evbuffer_get_length(src)) {
+        event_free(cc->flush_timer);    /* encode() sends the opening with this plaintext */
+        cc->flush_timer = NULL;
+    }
     if (evbuffer_get_length(src) && cc->ops->encode(cc->st, src, cc->scratch) != WR_CODEC_OK)
         return -1;
     send_down(cc);
@@ -201,13 +242,19 @@ static void cc_write(struct wr_conn *c, struct evbuffer *src)
         evbuffer_add_buffer(cc->pending, src);
         return;
     }
-    if (encode_out(cc, src) != 0)
+    if (encode_out(cc, src) != 0) {
         evbuffer_drain(src, evbuffer_get_length(src));
+        fail_later(cc);
+    }
 }
 
 static void cc_shutdown_write(struct wr_conn *c)
 {
     struct codec_conn *cc = (struct codec_conn *)c;
+    if (flush_opening(cc) != 0) {
+        fail_later(cc);
+        return;
+    }
     if (!c->ready || held(cc))
         cc->shut_wanted = 1;
     else
@@ -238,6 +285,10 @@ static void cc_close(struct wr_conn *c, int abort)
         event_free(cc->deadline);
     if (cc->pace_timer)
         event_free(cc->pace_timer);
+    if (cc->flush_timer)
+        event_free(cc->flush_timer);
+    if (cc->fail_event)
+        event_free(cc->fail_event);
     cc->ops->free(cc->st);
     evbuffer_free(cc->pending);
     evbuffer_free(cc->scratch);
@@ -310,6 +361,14 @@ struct wr_conn *wr_codec_conn_new(struct wr_ctx *ctx, struct wr_conn *lower,
         return NULL;
     }
     send_down(cc);
+    if (ops->flush) {
+        struct timeval tv = { ops->flush_after_ms / 1000, (ops->flush_after_ms % 1000) * 1000 };
+        cc->flush_timer = evtimer_new(ctx->base, on_flush_due, cc);
+        if (!cc->flush_timer || evtimer_add(cc->flush_timer, &tv) != 0) {
+            cc_close(&cc->base, 1);
+            return NULL;
+        }
+    }
     /* The lower connection may already hold bytes (sent right behind a proxy's reply). */
     if (evbuffer_get_length(lower->in))
         lower_cb(lower, WR_EV_READ, 0, cc);

@@ -50,6 +50,12 @@ struct wr_codec_ops {
     size_t (*queued)(const void *st);
     /* Optional, client: why decode() failed, for the dial's error message. */
     const char *(*error)(const void *st);
+    /* Optional, client: start() held back its opening bytes so that the first plaintext can
+     * leave in the same write (one packet, and no fixed-size opening to fingerprint).
+     * flush() writes them alone; the adapter calls it flush_after_ms after the start if
+     * nothing was written by then (a server that speaks first), or before a half-close. */
+    int (*flush)(void *st, struct evbuffer *wire_out);
+    uint32_t flush_after_ms;
     /* Client: the handshake must finish within this (0: ctx->handshake_timeout_s). */
     uint32_t dial_timeout_ms;
     /* Wire bytes buffered while the handshake is incomplete, at most (a stalled peer costs

@@ -481,8 +481,8 @@ def assert_probe_ignored(name, result, sock):
 
 
 def capture_flight(warren, relay, cipher, password, payload, socks_dst=None, opts_extra=None):
-    """What a warren shadow client sends for one connection (salt, header chunk, one data chunk),
-    captured by a sink that never answers. socks_dst=None: the SOCKS destination is the sink
+    """What a warren shadow client sends for one connection (salt, then one chunk holding the
+    address header and the payload), captured by a sink that never answers. socks_dst=None: the SOCKS destination is the sink
     itself (the header then says 0.0.0.0:0)."""
     sink = relay(None)
     extra = dict(opts_extra or {})
@@ -493,7 +493,7 @@ def capture_flight(warren, relay, cipher, password, payload, socks_dst=None, opt
     try:
         s.sendall(payload)
         header = 7      # ATYP 1: 1 + 4 + 2
-        want = SALT_LEN[cipher] + (2 + 16 + header + 16) + (2 + 16 + len(payload) + 16)
+        want = SALT_LEN[cipher] + 2 + 16 + header + len(payload) + 16
         flight = sink.wait_bytes(0, want)
     finally:
         s.close()
@@ -607,7 +607,9 @@ def test_per_connection_json_overrides_options(warren, peers, tcp_server, cipher
     cli = start_client(warren, shadow_opts(other, "wrong-password", serverAddress=hostport(ss.addr)))
     # Control: with -options alone ss-server cannot decrypt, so nothing comes back.
     ctl = socks5_connect(cli.addr, echo.addr, timeout=10)
-    ctl.sendall(b"control\n")
+    # 64 bytes: with a 16-byte salt taken for a 32-byte one, ss-server needs 34 more bytes
+    # before it can try (and fail) to authenticate a length.
+    ctl.sendall(b"control\n" * 8)
     body = json.dumps({"shadow": {"password": PASSWORD, "cipherName": cipher}})
     good = socks5_connect(cli.addr, echo.addr, timeout=10, methods=b"\x09", json_args=body)
     payload = b"per-connection settings %s\n" % os.urandom(4).hex().encode()
@@ -721,6 +723,60 @@ def test_server_option_forms(warren, tcp_server, form):
 # ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("cipher", CIPHERS)
+def test_client_header_rides_with_first_data(warren, relay, cipher):
+    """The address header and the application's first bytes share the first chunk, as ss-local
+    sends them: exactly salt + one chunk, with no fixed-size lone header ahead of the data."""
+    sink = relay(None)
+    cli = start_client(warren, shadow_opts(cipher))
+    s = socks5_connect(cli.addr, sink.addr, timeout=10)
+    try:
+        payload = b"first bytes " + os.urandom(20)
+        s.sendall(payload)
+        one_chunk = SALT_LEN[cipher] + 2 + 16 + 7 + len(payload) + 16
+        assert len(sink.wait_bytes(0, one_chunk)) == one_chunk
+        time.sleep(0.3)
+        assert len(sink.flights[0]) == one_chunk, "more than one chunk for one write"
+    finally:
+        s.close()
+
+
+@needs_libev
+@pytest.mark.parametrize("peer", ["warren", "ss-server"])
+def test_server_speaks_first(warren, peers, tcp_server, peer):
+    """A target that speaks first (SMTP, FTP): the client has nothing to send, so the header
+    leaves alone after its short wait, and the banner comes back."""
+    cipher = "aes-256-gcm"
+    target = tcp_server(banner_handler(b"220 the target speaks first\r\n"))
+    if peer == "warren":
+        srv = start_server(warren, target.addr, shadow_opts(cipher))
+        cli = start_client(warren, shadow_opts(cipher))
+        s = socks5_connect(cli.addr, srv.addr, timeout=10)
+    else:
+        ss = peers.ss_server(cipher)
+        cli = start_client(warren, shadow_opts(cipher, serverAddress=hostport(ss.addr)))
+        s = socks5_connect(cli.addr, target.addr, timeout=10)
+    try:
+        t0 = time.monotonic()
+        assert recv_exact(s, 29) == b"220 the target speaks first\r\n"
+        assert time.monotonic() - t0 < 2.0
+        assert echo_ok(s)
+    finally:
+        s.close()
+
+
+def banner_handler(tag):
+    """A target that sends tag first, then echoes."""
+    def handler(server, sock, peer):
+        sock.sendall(tag)
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            sock.sendall(data)
+    return handler
+
+
+@pytest.mark.parametrize("cipher", CIPHERS)
 def test_server_wrong_password_no_reply(warren, relay, tcp_server, cipher):
     echo = RecordingEcho(tcp_server)
     srv = start_server(warren, echo.addr, shadow_opts(cipher))
@@ -763,7 +819,7 @@ def test_server_replay_no_reply(warren, relay, tcp_server, cipher):
     assert echo_ok(socks5_connect(cli.addr, rel.addr, timeout=10), payload)
     assert rel.done[0].wait(10), "the relayed connection did not end"
     flight = bytes(rel.flights[0])
-    assert len(flight) >= SALT_LEN[cipher] + 41 + 34 + len(payload)
+    assert len(flight) >= SALT_LEN[cipher] + 41 + len(payload)
     assert echo.received() == [payload]
     s = socket.create_connection(srv.addr, timeout=10)
     try:

@@ -7,8 +7,9 @@
  *   address header, and the connection goes to serverAddress.
  * - Without it the SOCKS destination is the server (as PT 1.0 parents send it), and the header
  *   carries the option target, or 0.0.0.0:0 for a server that forwards to its own -target.
- * The salt and the whole first chunk (the header) leave in one write, as ss-local does: a
- * server that sees them split may take the connection for a probe.
+ * The salt and the whole first chunk (the header, with the application's first bytes when they
+ * come within HEADER_WAIT_MS) leave in one write, as ss-local does: a server that sees them
+ * split may take the connection for a probe, and a lone header is a fixed-size first packet.
  * Server: with -target, forwards there after taking off the address header (bound); without,
  * connects to the address in the header (free), refusing loopback, private and link-local
  * destinations unless the option allowPrivateDestinations is true. A salt seen before,
@@ -28,6 +29,10 @@
 #include "transports/transport.h"
 
 #define DEFAULT_CIPHER "chacha20-ietf-poly1305"
+/* How long the client's address header waits for the application's first bytes. A SOCKS
+ * client sends them one local round trip after our reply; only a protocol whose server speaks
+ * first (SMTP, FTP) sees the wait. */
+#define HEADER_WAIT_MS 10
 
 /* Both states start with is_server: free_state receives either. */
 struct shadow_client {
@@ -57,6 +62,7 @@ struct ss_codec {
     struct evbuffer *first;             /* plaintext until the address header is complete */
     struct wr_endpoint dest;            /* what the header names */
     uint8_t ready;
+    uint8_t header_sent;                /* client */
 };
 
 /* --- SIP002 URIs ------------------------------------------------------------------------ */
@@ -221,16 +227,28 @@ out:
 
 /* --- codec ------------------------------------------------------------------------------ */
 
+/* The client's opening (salt and address header) waits for the first plaintext, as ss-local
+ * sends them: the header and the data share the first chunk. */
 static int codec_start(void *st, struct evbuffer *wire_out)
+{
+    return WR_CODEC_OK;
+}
+
+static int send_header(struct ss_codec *c, struct evbuffer *plain, struct evbuffer *wire_out)
+{
+    c->header_sent = 1;
+    return evbuffer_prepend(plain, c->header, c->header_len) == 0 &&
+           ss_encrypt(&c->enc, plain, wire_out) == 0 ? WR_CODEC_OK : WR_CODEC_ERROR;
+}
+
+static int codec_flush(void *st, struct evbuffer *wire_out)
 {
     struct ss_codec *c = st;
     struct evbuffer *h = evbuffer_new();
-    if (!h)
-        return WR_CODEC_ERROR;
-    evbuffer_add(h, c->header, c->header_len);
-    int r = ss_encrypt(&c->enc, h, wire_out);   /* salt + the header chunk: one write */
-    evbuffer_free(h);
-    return r == 0 ? WR_CODEC_OK : WR_CODEC_ERROR;
+    int r = h ? send_header(c, h, wire_out) : WR_CODEC_ERROR;   /* salt + header chunk */
+    if (h)
+        evbuffer_free(h);
+    return r;
 }
 
 static int codec_decode(void *st, struct evbuffer *wire_in, struct evbuffer *plain_out,
@@ -243,6 +261,8 @@ static int codec_decode(void *st, struct evbuffer *wire_in, struct evbuffer *pla
 static int codec_encode(void *st, struct evbuffer *plain_in, struct evbuffer *wire_out)
 {
     struct ss_codec *c = st;
+    if (!c->header_sent)
+        return send_header(c, plain_in, wire_out);
     return ss_encrypt(&c->enc, plain_in, wire_out) == 0 ? WR_CODEC_OK : WR_CODEC_ERROR;
 }
 
@@ -269,6 +289,8 @@ static const struct wr_codec_ops ss_client_codec = {
     .encode = codec_encode,
     .is_ready = codec_ready,
     .free = codec_free,
+    .flush = codec_flush,
+    .flush_after_ms = HEADER_WAIT_MS,
     .handshake_max = 0,
 };
 
