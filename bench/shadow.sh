@@ -6,6 +6,10 @@
 #   CPU s/GiB     user+system CPU of the client and server processes per GiB carried
 #   conns/s       bench/loadgen connrate through the SOCKS5 client (ss-local | warren socks5)
 # Targets (issue 4): throughput >= 2x shadowsocks-libev, CPU s/GiB <= 1/3 of it, conns/s >= 1.5x.
+# Floors, measured in the same run, say what any implementation on this machine can reach:
+#   CPU s/GiB  >= warren's plain transport (the same relay, no crypto) + two AEAD passes at the
+#                 speed `openssl speed` reports (the client seals each byte, the server opens it);
+#   conns/s    <= warren's plain transport (the same connections, no crypto, no key derivation).
 # Usage: bash bench/shadow.sh      (BENCH_SECONDS per test, default 5; WARREN_BIN to use a binary)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); root=$(dirname "$here")
@@ -34,7 +38,13 @@ hz=$(getconf CLK_TCK)
 # start_pair KIND METHOD TARGET_PORT MODE -> sets SRV CLI CLIPORT (MODE: tunnel | socks)
 start_pair() {
     local kind=$1 m=$2 tport=$3 mode=$4 sport; sport=$(port); CLIPORT=$(port)
-    if [ "$kind" = libev ]; then
+    if [ "$kind" = plain ]; then
+        "$W" -server -transports plain -bindaddr "plain-127.0.0.1:$sport" -target "127.0.0.1:$tport" >"$OUT/w-server.log" 2>&1 </dev/null & SRV=$!
+        # socks5 mode: the SOCKS destination is the server (see connrate).
+        local mode_args=(-mode transparent-TCP -options "{\"serverAddress\":\"127.0.0.1:$sport\"}")
+        [ "$mode" = tunnel ] || mode_args=()
+        "$W" -client -transports plain "${mode_args[@]}" -proxylistenaddr "127.0.0.1:$CLIPORT" >"$OUT/w-client.log" 2>&1 </dev/null & CLI=$!
+    elif [ "$kind" = libev ]; then
         ss-server -s 127.0.0.1 -p "$sport" -k benchpw -m "$m" >"$OUT/ss-server.log" 2>&1 </dev/null & SRV=$!
         if [ "$mode" = tunnel ]; then
             ss-tunnel -s 127.0.0.1 -p "$sport" -b 127.0.0.1 -l "$CLIPORT" -k benchpw -m "$m" -L "127.0.0.1:$tport" >"$OUT/ss-client.log" 2>&1 </dev/null & CLI=$!
@@ -50,7 +60,7 @@ start_pair() {
             "$W" -client -transports shadow -proxylistenaddr "127.0.0.1:$CLIPORT" -options "$o" >"$OUT/w-client.log" 2>&1 </dev/null & CLI=$!
         fi
     fi
-    pids+=("$SRV" "$CLI")
+    pids+=("$SRV" "$CLI"); SPORT=$sport
     # A probe of the client port would open a tunnel to the target (and use up iperf3's test).
     wait_port "$sport"; sleep 0.3
 }
@@ -79,7 +89,8 @@ connrate() {
     "$LG" echo -l "127.0.0.1:$tp" >/dev/null 2>&1 & local epid=$!; pids+=("$epid")
     wait_port "$tp"
     start_pair "$1" "$2" "$tp" socks
-    local r; r=$("$LG" connrate -a "127.0.0.1:$CLIPORT" -s "127.0.0.1:$tp" -c 64 -t "$SECS" 2>/dev/null |
+    local dest=$tp; [ "$1" = plain ] && dest=$SPORT
+    local r; r=$("$LG" connrate -a "127.0.0.1:$CLIPORT" -s "127.0.0.1:$dest" -c 64 -t "$SECS" 2>/dev/null |
                  sed -n 's/.* cps=\([0-9.]*\).*/\1/p') || true
     stop_pair; kill "$epid" 2>/dev/null || true; wait "$epid" 2>/dev/null || true
     CPS=${r:-0}
@@ -95,4 +106,15 @@ for m in aes-256-gcm chacha20-ietf-poly1305 aes-128-gcm; do
 done
 connrate libev aes-256-gcm; lr=$CPS
 connrate warren aes-256-gcm; wr=$CPS
+connrate plain none; pr=$CPS
 awk -v l="$lr" -v w="$wr" 'BEGIN { printf "%-24s %-22s %-22s %.2fx (>= 1.5x)\n", "conns/s (aes-256-gcm)", l, w, (l > 0 ? w / l : 0) }'
+throughput plain none; pc=$CPU
+echo
+echo "floors on this machine (see the top of this script):"
+for m in aes-256-gcm chacha20-ietf-poly1305; do
+    case $m in aes-256-gcm) evp=aes-256-gcm ;; *) evp=chacha20-poly1305 ;; esac
+    kbs=$(openssl speed -seconds 1 -bytes 16384 -evp "$evp" 2>/dev/null | awk '$2 ~ /^[0-9.]+k$/ {v=$2} END {sub("k", "", v); print v}')
+    awk -v m="$m" -v pc="$pc" -v kbs="${kbs:-0}" 'BEGIN { c = kbs > 0 ? 2 * 1073741824 / (kbs * 1000) : 0;
+        printf "%-24s %.2f = relay %.2f + 2 x %.2f (openssl speed %.0f MB/s)\n", m " CPU s/GiB >=", pc + c, pc, c / 2, kbs / 1000 }'
+done
+awk -v p="$pr" -v l="$lr" 'BEGIN { printf "%-24s %s (%.2fx shadowsocks-libev)\n", "conns/s <=", p, (l > 0 ? p / l : 0) }'
