@@ -28,6 +28,11 @@
  *       handshake), sends 1 byte, reads the 1-byte echo, closes (-rst: abortive close), and is
  *       replaced. Prints connections/s and the time to first byte (connect() start to echo
  *       received) p50/p99.
+ *   loadgen rtt -a ADDR [-s DEST] [-t SECONDS]
+ *       One connection (plus the SOCKS5 handshake), then 1-byte echoes one after the other for
+ *       SECONDS. Prints the round-trip time p50/p99 in microseconds. Each round trip is two
+ *       process hand-offs (there and back) when nothing sits in between: what one hand-off
+ *       costs on this machine bounds any relay's time to first byte from below.
  *   loadgen hold -a ADDR [-s DEST] -n N [-c PARALLEL] [-w STALL_S] [-t HOLD_S]
  *       Opens N connections (at most PARALLEL handshakes at once), does one 1-byte echo on each
  *       (gives up on the rest once STALL_S seconds pass with none finishing, or after 300 s),
@@ -43,6 +48,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -96,6 +102,7 @@ static void usage(void)
           "       loadgen throughput -a ADDR [-s SOCKS_DEST] [-n STREAMS] [-t SECONDS]\n"
           "       loadgen share -a ADDR [-s SOCKS_DEST] [-n STREAMS] [-t SECONDS]\n"
           "       loadgen connrate -a ADDR [-s SOCKS_DEST] [-c INFLIGHT] [-t SECONDS] [-rst]\n"
+          "       loadgen rtt -a ADDR [-s SOCKS_DEST] [-t SECONDS]\n"
           "       loadgen hold -a ADDR [-s SOCKS_DEST] -n N [-c PARALLEL] [-w STALL_S] [-t HOLD_S]\n"
           "       loadgen freeport\n"
           "(see the comment at the top of loadgen.c)\n", stderr);
@@ -979,6 +986,57 @@ static int run_hold(int argc, char **argv)
     return (established == o.n && (alive < 0 || alive == o.n)) ? 0 : 1;
 }
 
+static int run_rtt(int argc, char **argv)
+{
+    struct client_opts o = { .n = 1, .c = 1, .t = 2, .w = 30 };
+    parse_client(argc, argv, &o);
+    setup_signals();
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct cconn c = { .fd = -1 };
+    if (cc_open(ep, &c) != 0)
+        die("rtt: connect: %s", strerror(errno));
+    struct epoll_event evs[MAX_EVENTS];
+    uint64_t limit = now_ns() + 10000000000u;
+    for (int ready = 0; !ready;) {
+        if (now_ns() > limit || g_stop)
+            die("rtt: the connection did not become ready");
+        int n = epoll_wait(ep, evs, MAX_EVENTS, 100);
+        for (int i = 0; i < n && !ready; i++) {
+            int r = cc_handshake(ep, &c, evs[i].events);
+            if (r < 0)
+                die("rtt: connection/SOCKS5 handshake failed: %s", strerror(errno));
+            ready = r;
+        }
+    }
+    /* Blocking from here: a read that waits sleeps in the kernel as epoll_wait would. */
+    int fl = fcntl(c.fd, F_GETFL);
+    if (fl < 0 || fcntl(c.fd, F_SETFL, fl & ~O_NONBLOCK) != 0)
+        die("rtt: fcntl: %s", strerror(errno));
+    size_t cap = 1u << 20, n = 0;
+    uint32_t *samp = malloc(cap * sizeof *samp);
+    if (!samp)
+        die("out of memory");
+    uint64_t end = now_ns() + (uint64_t)(o.t * 1e9);
+    const unsigned char ping = 'E';
+    while (n < cap && !g_stop) {
+        uint64_t t0 = now_ns();
+        if (t0 >= end)
+            break;
+        unsigned char back;
+        if (write(c.fd, &ping, 1) != 1 || read(c.fd, &back, 1) != 1 || back != ping)
+            die("rtt: the echo failed");
+        samp[n++] = (uint32_t)((now_ns() - t0) / 1000);
+    }
+    close(c.fd);
+    if (n == 0)
+        die("rtt: no round trip completed");
+    qsort(samp, n, sizeof *samp, cmp_u32);
+    print_result("mode=rtt count=%zu rtt_p50_us=%u rtt_p99_us=%u", n, samp[n / 2],
+                 samp[(size_t)((double)n * 0.99)]);
+    free(samp);
+    return 0;
+}
+
 static int run_freeport(void)
 {
     struct sockaddr_in sa;
@@ -1014,6 +1072,8 @@ int main(int argc, char **argv)
         return run_connrate(argc, argv);
     if (!strcmp(cmd, "hold"))
         return run_hold(argc, argv);
+    if (!strcmp(cmd, "rtt"))
+        return run_rtt(argc, argv);
     if (!strcmp(cmd, "freeport"))
         return run_freeport();
     usage();
