@@ -1,7 +1,8 @@
 /* test_codec.c: the codec adapter (core/codec.c) with a toy codec over real loopback sockets:
  * the client says HELLO, the server answers OK, then bytes travel XORed with 0x5a. Checks the
  * handshake gating, queued writes, a prober getting no answer and a delayed close, and a
- * corrupt server reply failing the client's dial. */
+ * corrupt server reply failing the client's dial. A second toy ("held") holds its opening
+ * bytes for the first plaintext, as the shadow client does with its address header. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -284,6 +285,160 @@ static void test_bad_server_reply_fails_dial(void **state)
     h_free(&h);
 }
 
+/* --- held opening: start() writes nothing, the first encode() or flush() sends "OPEN" --- */
+
+struct held {
+    int sent;
+};
+
+static int held_start(void *st, struct evbuffer *out)
+{
+    return WR_CODEC_OK;
+}
+
+static int held_flush(void *st, struct evbuffer *out)
+{
+    ((struct held *)st)->sent = 1;
+    evbuffer_add(out, "OPEN", 4);
+    return WR_CODEC_OK;
+}
+
+static int held_encode(void *st, struct evbuffer *plain, struct evbuffer *out)
+{
+    if (!((struct held *)st)->sent)
+        held_flush(st, out);
+    evbuffer_add_buffer(out, plain);
+    return WR_CODEC_OK;
+}
+
+static int held_decode(void *st, struct evbuffer *in, struct evbuffer *plain, struct evbuffer *out)
+{
+    evbuffer_add_buffer(plain, in);
+    return WR_CODEC_OK;
+}
+
+static int held_ready(const void *st)
+{
+    return 1;
+}
+
+static const struct wr_codec_ops held_ops = {
+    .name = "held", .start = held_start, .decode = held_decode, .encode = held_encode,
+    .is_ready = held_ready, .free = toy_free, .flush = held_flush, .flush_after_ms = 200,
+};
+
+/* The far end is a plain socket that records what arrives, when, and the EOF. */
+struct far {
+    struct wr_ctx ctx;
+    struct wr_listener *l;
+    struct event *ev;
+    evutil_socket_t fd;
+    char got[64];
+    size_t len;
+    int eof;
+    int64_t first_at, start_at;
+    const char *action;         /* what the client does once its dial succeeds */
+    struct wr_conn *cli;
+};
+
+static void far_read(evutil_socket_t fd, short what, void *arg)
+{
+    struct far *f = arg;
+    ssize_t n = read(fd, f->got + f->len, sizeof f->got - 1 - f->len);
+    if (n > 0) {
+        if (f->len == 0)
+            f->first_at = wr_now_ms();
+        f->len += (size_t)n;
+    } else {
+        f->eof = 1;
+        event_del(f->ev);
+        event_base_loopexit(f->ctx.base, NULL);
+    }
+}
+
+static void far_accept(void *arg, evutil_socket_t fd, const struct sockaddr *sa, int len)
+{
+    struct far *f = arg;
+    f->fd = fd;
+    f->ev = event_new(f->ctx.base, fd, EV_READ | EV_PERSIST, far_read, f);
+    event_add(f->ev, NULL);
+}
+
+static void far_dialed(void *arg, struct wr_conn *c, uint8_t rep, const char *why)
+{
+    struct far *f = arg;
+    assert_non_null(c);
+    f->cli = c;
+    if (strcmp(f->action, "write") == 0) {
+        struct evbuffer *b = evbuffer_new();
+        evbuffer_add(b, "data", 4);
+        wr_conn_write(c, b);
+        evbuffer_free(b);
+        wr_conn_shutdown_write(c);
+    } else if (strcmp(f->action, "shutdown") == 0) {
+        wr_conn_shutdown_write(c);
+    }
+}
+
+static void far_run(struct far *f, const char *action)
+{
+    memset(f, 0, sizeof *f);
+    f->fd = -1;
+    f->action = action;
+    char err[200];
+    assert_int_equal(wr_ctx_init(&f->ctx, event_base_new(), err, sizeof err), 0);
+    struct wr_endpoint ep;
+    wr_endpoint_set(&ep, WR_EP_IPV4, "127.0.0.1", 0);
+    f->l = wr_listener_new(&f->ctx, &ep, far_accept, f, err, sizeof err);
+    assert_non_null(f->l);
+    f->start_at = wr_now_ms();
+    assert_non_null(wr_codec_dial(&f->ctx, wr_listener_addr(f->l), &held_ops, calloc(1, sizeof(struct held)),
+                                  far_dialed, f));
+    struct timeval tv = { 2, 0 };
+    event_base_loopexit(f->ctx.base, &tv);
+    event_base_dispatch(f->ctx.base);
+    f->got[f->len] = '\0';
+    wr_conn_close(f->cli, 1);
+    if (f->ev)
+        event_free(f->ev);
+    if (f->fd >= 0)
+        close(f->fd);
+    wr_listener_free(f->l);
+    struct event_base *base = f->ctx.base;
+    wr_ctx_free(&f->ctx);
+    event_base_free(base);
+}
+
+/* The first write carries the opening, at once: no wait, one message. */
+static void test_opening_rides_with_first_write(void **state)
+{
+    struct far f;
+    far_run(&f, "write");
+    assert_string_equal(f.got, "OPENdata");
+    assert_true(f.eof);
+    assert_true(f.first_at - f.start_at < 150);
+}
+
+/* Nothing to send (a server that speaks first): the opening leaves alone after the wait. */
+static void test_opening_flushed_when_silent(void **state)
+{
+    struct far f;
+    far_run(&f, "nothing");
+    assert_string_equal(f.got, "OPEN");
+    assert_false(f.eof);
+    assert_true(f.first_at - f.start_at >= 190);
+}
+
+/* A half-close before any data sends the opening first, then the FIN, without the wait. */
+static void test_opening_before_half_close(void **state)
+{
+    struct far f;
+    far_run(&f, "shutdown");
+    assert_string_equal(f.got, "OPEN");
+    assert_true(f.eof);
+    assert_true(f.first_at - f.start_at < 150);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +446,9 @@ int main(void)
         cmocka_unit_test(test_probe_gets_silence_then_delayed_close),
         cmocka_unit_test(test_handshake_bytes_bounded),
         cmocka_unit_test(test_bad_server_reply_fails_dial),
+        cmocka_unit_test(test_opening_rides_with_first_write),
+        cmocka_unit_test(test_opening_flushed_when_silent),
+        cmocka_unit_test(test_opening_before_half_close),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
