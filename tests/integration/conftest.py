@@ -639,6 +639,18 @@ class TcpServer:
             t.join(timeout=2)
 
 
+def banner_handler(tag):
+    """A TcpServer handler for a target that speaks first: it sends tag, then echoes."""
+    def handler(server, sock, peer):
+        sock.sendall(tag)
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            sock.sendall(data)
+    return handler
+
+
 def hash_reply_handler(server, sock, peer):
     """TcpServer handler: reads to EOF, then answers b"<count> <sha256>\\n" and closes."""
     n, h = read_hash(sock)

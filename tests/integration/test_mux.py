@@ -36,8 +36,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (WARREN, CountingListener, DataStream, base_env, closed_by_peer, dead_port,
-                      echo_roundtrip_ok, encode_socks_addr, hash_reply_handler, read_hash,
+from conftest import (WARREN, CountingListener, DataStream, banner_handler, base_env,
+                      closed_by_peer, dead_port, echo_roundtrip_ok, encode_socks_addr,
+                      hash_reply_handler, read_hash,
                       recv_exact, socks5_connect, socks5_handshake, socks5_outcome,
                       tcp_established_to)
 
@@ -214,18 +215,6 @@ def two_way_handler(server, sock, peer):
     sock.sendall(h.digest())
     sock.shutdown(socket.SHUT_WR)
     sock.recv(1)                    # until the client's FIN
-
-
-def banner_handler(tag):
-    """A target that says who it is, then echoes."""
-    def handler(server, sock, peer):
-        sock.sendall(tag)
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                break
-            sock.sendall(data)
-    return handler
 
 
 # ---------------------------------------------------------------------------------------------

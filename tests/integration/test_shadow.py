@@ -29,8 +29,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (WARREN, DataStream, EchoServer, encode_socks_addr, recv_exact, send_stream,
-                      socks5_connect)
+from conftest import (WARREN, DataStream, EchoServer, banner_handler, encode_socks_addr, recv_exact,
+                      send_stream, socks5_connect)
 
 CIPHERS = ["aes-128-gcm", "aes-256-gcm", "chacha20-ietf-poly1305"]
 SALT_LEN = {"aes-128-gcm": 16, "aes-256-gcm": 32, "chacha20-ietf-poly1305": 32}
@@ -762,18 +762,6 @@ def test_server_speaks_first(warren, peers, tcp_server, peer):
         assert echo_ok(s)
     finally:
         s.close()
-
-
-def banner_handler(tag):
-    """A target that sends tag first, then echoes."""
-    def handler(server, sock, peer):
-        sock.sendall(tag)
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                break
-            sock.sendall(data)
-    return handler
 
 
 @pytest.mark.parametrize("cipher", CIPHERS)

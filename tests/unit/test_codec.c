@@ -168,15 +168,30 @@ static void on_dial(void *arg, struct wr_conn *c, uint8_t rep, const char *why)
     evbuffer_free(b);
 }
 
+/* A context on its own loop, and a listener on 127.0.0.1, any port. */
+static struct wr_listener *loop_and_listener(struct wr_ctx *ctx, wr_accept_cb *cb, void *arg)
+{
+    char err[200];
+    assert_int_equal(wr_ctx_init(ctx, event_base_new(), err, sizeof err), 0);
+    struct wr_endpoint ep;
+    wr_endpoint_set(&ep, WR_EP_IPV4, "127.0.0.1", 0);
+    struct wr_listener *l = wr_listener_new(ctx, &ep, cb, arg, err, sizeof err);
+    assert_non_null(l);
+    return l;
+}
+
+static void free_loop(struct wr_ctx *ctx, struct wr_listener *l)
+{
+    wr_listener_free(l);
+    struct event_base *base = ctx->base;
+    wr_ctx_free(ctx);
+    event_base_free(base);
+}
+
 static void h_init(struct h *h)
 {
     memset(h, 0, sizeof *h);
-    char err[200];
-    assert_int_equal(wr_ctx_init(&h->ctx, event_base_new(), err, sizeof err), 0);
-    struct wr_endpoint ep;
-    wr_endpoint_set(&ep, WR_EP_IPV4, "127.0.0.1", 0);
-    h->l = wr_listener_new(&h->ctx, &ep, on_accept, h, err, sizeof err);
-    assert_non_null(h->l);
+    h->l = loop_and_listener(&h->ctx, on_accept, h);
     h->srv_got = evbuffer_new();
     h->cli_got = evbuffer_new();
 }
@@ -192,10 +207,7 @@ static void h_free(struct h *h)
 {
     wr_conn_close(h->srv, 1);
     wr_conn_close(h->cli, 1);
-    wr_listener_free(h->l);
-    struct event_base *base = h->ctx.base;
-    wr_ctx_free(&h->ctx);
-    event_base_free(base);
+    free_loop(&h->ctx, h->l);
     evbuffer_free(h->srv_got);
     evbuffer_free(h->cli_got);
 }
@@ -385,12 +397,7 @@ static void far_run(struct far *f, const char *action)
     memset(f, 0, sizeof *f);
     f->fd = -1;
     f->action = action;
-    char err[200];
-    assert_int_equal(wr_ctx_init(&f->ctx, event_base_new(), err, sizeof err), 0);
-    struct wr_endpoint ep;
-    wr_endpoint_set(&ep, WR_EP_IPV4, "127.0.0.1", 0);
-    f->l = wr_listener_new(&f->ctx, &ep, far_accept, f, err, sizeof err);
-    assert_non_null(f->l);
+    f->l = loop_and_listener(&f->ctx, far_accept, f);
     f->start_at = wr_now_ms();
     assert_non_null(wr_codec_dial(&f->ctx, wr_listener_addr(f->l), &held_ops, calloc(1, sizeof(struct held)),
                                   far_dialed, f));
@@ -403,10 +410,7 @@ static void far_run(struct far *f, const char *action)
         event_free(f->ev);
     if (f->fd >= 0)
         close(f->fd);
-    wr_listener_free(f->l);
-    struct event_base *base = f->ctx.base;
-    wr_ctx_free(&f->ctx);
-    event_base_free(base);
+    free_loop(&f->ctx, f->l);
 }
 
 /* The first write carries the opening, at once: no wait, one message. */
