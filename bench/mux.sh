@@ -22,8 +22,6 @@ TTFB_SECS=${BENCH_TTFB_SECONDS:-2}
 INFLIGHT=${BENCH_INFLIGHT:-64}
 STREAMS=${BENCH_STREAMS:-8}
 OUT=${BENCH_OUT:-$here/out}
-BUILD=$root/build-bench
-WARREN=${WARREN_BIN:-$BUILD/warren}
 LG=$OUT/loadgen
 
 # Targets (issue 7), obfs4 with the mux against obfs4 without it, same run, loopback.
@@ -32,44 +30,8 @@ T_TTFB_P50_MS=0.3       # time to first byte p50 below 0.3 ms (1 in flight)
 T_SINGLE_RATIO=0.90     # single-stream throughput at least 90%
 T_SPREAD_PCT=10         # parallel streams in one session within 10% of each other
 
-mkdir -p "$OUT"
-log() { printf '[bench-mux] %s\n' "$*" >&2; }
-
-# ---- processes ------------------------------------------------------------------------------
-pids=()
-cleanup() {
-    local p i
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for i in $(seq 1 30); do
-        local alive=0
-        for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-        [ $alive = 0 ] && break
-        sleep 0.1
-    done
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-last_pid=
-start() {   # start NAME CMD...: in the background, output in $OUT/mux-NAME.out/.err; sets $last_pid
-    local name=$1; shift
-    "$@" > "$OUT/mux-$name.out" 2> "$OUT/mux-$name.err" < /dev/null &
-    last_pid=$!
-    pids+=("$last_pid")
-}
-wait_line() {   # wait_line FILE REGEX [SECONDS]: the first line matching REGEX, once it appears
-    local file=$1 re=$2 limit=${3:-10} i
-    for i in $(seq 1 $((limit * 20))); do
-        if grep -Eq "$re" "$file" 2>/dev/null; then grep -Em1 "$re" "$file"; return 0; fi
-        sleep 0.05
-    done
-    log "timed out waiting for /$re/ in $file"; cat "$file" "${file%.out}.err" >&2 2>/dev/null || true
-    return 1
-}
-kv() { sed -n "s/.*[ ]$2=\([^ ]*\).*/\1/p" <<<"$1"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+LOG_TAG=bench-mux OUT_PREFIX=mux-
+. "$here/lib.sh"
 sys_busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 carriers_to() { ss -Htn state established dst "$1" 2>/dev/null | wc -l; }
 
@@ -115,23 +77,8 @@ lg() {
 }
 
 # ---- build ----------------------------------------------------------------------------------
-if [ ! -x "$LG" ] || [ "$here/loadgen.c" -nt "$LG" ]; then
-    log "building loadgen"
-    cc -O2 -std=c11 -Wall -Wextra -o "$LG" "$here/loadgen.c"
-fi
-if [ -z "${WARREN_BIN:-}" ]; then
-    log "building warren (Release, incremental) in $BUILD"
-    if [ ! -f "$BUILD/CMakeCache.txt" ] || [ "${BENCH_REBUILD:-0}" = 1 ]; then
-        cmake -S "$root" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-    fi
-    if ! cmake --build "$BUILD" -j"$(nproc)" --target warren > "$OUT/mux-build.log" 2>&1; then
-        cat "$OUT/mux-build.log" >&2
-        log "warren does not build"
-        exit 1
-    fi
-fi
-[ -x "$WARREN" ] || { log "no warren binary at $WARREN"; exit 1; }
-WARREN_BUILT=$(date -u -r "$WARREN" '+%H:%M UTC')
+build_tool loadgen
+build_warren
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 # ---- the processes under test ---------------------------------------------------------------
@@ -228,10 +175,6 @@ R[carriers_cr]=$(carriers_to "${SRV[mux]}")
 # ---- the table ------------------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "" || b == "" || b == 0) print ""; else printf "%.2f", a/b }'; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "" || b == "" || b == 0) print "?"; else printf "%.0f%%", 100*a/b }'; }
-pf() { if "$@"; then echo PASS; else echo FAIL; fi; }
-ge() { awk -v a="$1" -v b="$2" 'BEGIN{ exit !(a != "" && a + 0 >= b + 0) }'; }
-lt() { awk -v a="$1" -v b="$2" 'BEGIN{ exit !(a != "" && a + 0 < b + 0) }'; }
-le() { awk -v a="$1" -v b="$2" 'BEGIN{ exit !(a != "" && a + 0 <= b + 0) }'; }
 
 cps_x=$(ratio "${R[cr_mux]}" "${R[cr_obfs4]}")
 s1_r=$(ratio "${R[s1_mux]}" "${R[s1_obfs4]}")

@@ -26,8 +26,6 @@ INFLIGHT=${BENCH_INFLIGHT:-64}
 STREAMS=${BENCH_STREAMS:-8}
 HOLD_COUNTS=${BENCH_HOLD:-"1000 10000"}
 OUT=${BENCH_OUT:-$here/out}
-BUILD=$root/build-bench
-WARREN=${WARREN_BIN:-$BUILD/warren}
 LG=$OUT/loadgen
 
 # Targets from the issue.
@@ -36,53 +34,9 @@ T_CPS=7000              # connections/s
 T_RSS_KIB=12            # KiB per idle tunnelled connection, client + server
 T_HELD=10000            # concurrent connections held
 
-mkdir -p "$OUT"
-log() { printf '[bench] %s\n' "$*" >&2; }
-
-# ---- processes ------------------------------------------------------------------------------
-pids=()
-cleanup() {
-    local p i
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for i in $(seq 1 30); do
-        local alive=0
-        for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-        [ $alive = 0 ] && break
-        sleep 0.1
-    done
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# start NAME CMD...: runs CMD in the background (stdout/stderr to $OUT/NAME.out/.err); sets $last_pid.
-last_pid=
-start() {
-    local name=$1; shift
-    "$@" > "$OUT/$name.out" 2> "$OUT/$name.err" < /dev/null &
-    last_pid=$!
-    pids+=("$last_pid")
-}
-# stop PID: SIGTERM, wait for it (it is our child).
-stop() {
-    kill -TERM "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
-# wait_line FILE REGEX [SECONDS]: prints the first line matching REGEX once it appears.
-wait_line() {
-    local file=$1 re=$2 limit=${3:-10} i
-    for i in $(seq 1 $((limit * 20))); do
-        if grep -Eq "$re" "$file" 2>/dev/null; then grep -Em1 "$re" "$file"; return 0; fi
-        sleep 0.05
-    done
-    log "timed out waiting for /$re/ in $file"; cat "$file" "${file%.out}.err" >&2 2>/dev/null || true
-    return 1
-}
-# kv LINE KEY: the value of KEY=value in a RESULT line.
-kv() { sed -n "s/.*[ ]$2=\([^ ]*\).*/\1/p" <<<"$1"; }
+LOG_TAG=bench OUT_PREFIX=
+. "$here/lib.sh"
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 fdcount() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 # Busy CPU ticks of the whole machine (user nice system irq softirq steal), from /proc/stat.
 sys_busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
@@ -132,25 +86,8 @@ lg() {
 }
 
 # ---- build ----------------------------------------------------------------------------------
-if [ ! -x "$LG" ] || [ "$here/loadgen.c" -nt "$LG" ]; then
-    log "building loadgen"
-    cc -O2 -std=c11 -Wall -Wextra -o "$LG" "$here/loadgen.c"
-fi
-if [ -z "${WARREN_BIN:-}" ]; then
-    # Incremental: only what changed is rebuilt. A tree that does not build is an error: figures
-    # from an older binary would be reported as this tree's.
-    log "building warren (Release, incremental) in $BUILD"
-    if [ ! -f "$BUILD/CMakeCache.txt" ] || [ "${BENCH_REBUILD:-0}" = 1 ]; then
-        cmake -S "$root" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-    fi
-    if ! cmake --build "$BUILD" -j"$(nproc)" --target warren > "$OUT/build.log" 2>&1; then
-        cat "$OUT/build.log" >&2
-        log "warren does not build"
-        exit 1
-    fi
-fi
-[ -x "$WARREN" ] || { log "no warren binary at $WARREN"; exit 1; }
-WARREN_BUILT=$(date -u -r "$WARREN" '+%H:%M UTC')
+build_tool loadgen
+build_warren
 
 # Children inherit this; warren and loadgen also raise their own soft limit to the hard one.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -312,8 +249,6 @@ done
 
 # ---- the table ------------------------------------------------------------------------------
 pct() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "" || b == "" || b == 0) print "?"; else printf "%.1f%%", 100*a/b }'; }
-ge() { awk -v a="$1" -v b="$2" 'BEGIN{ exit !(a != "" && a + 0 >= b + 0) }'; }
-pf() { if "$@"; then echo PASS; else echo FAIL; fi; }
 
 {
 echo

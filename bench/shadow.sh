@@ -14,25 +14,17 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); root=$(dirname "$here")
 SECS=${BENCH_SECONDS:-5}
-OUT=$here/out; mkdir -p "$OUT"
+OUT=$here/out
+LOG_TAG=bench-shadow OUT_PREFIX=shadow-
+. "$here/lib.sh"
 for tool in iperf3 ss-server ss-tunnel ss-local cc; do
-    command -v "$tool" >/dev/null || { echo "bench/shadow.sh: needs $tool (bash scripts/install-deps.sh)" >&2; exit 1; }
+    command -v "$tool" >/dev/null || { log "needs $tool (bash scripts/install-deps.sh)"; exit 1; }
 done
-W=${WARREN_BIN:-$root/build-bench/warren}
-if [ -z "${WARREN_BIN:-}" ]; then
-    cmake -S "$root" -B "$root/build-bench" -DCMAKE_BUILD_TYPE=Release >/dev/null
-    cmake --build "$root/build-bench" -j"$(nproc)" --target warren >"$OUT/shadow-build.log" 2>&1 ||
-        { cat "$OUT/shadow-build.log" >&2; exit 1; }
-fi
-LG=$OUT/loadgen
-[ -x "$LG" ] && [ "$LG" -nt "$here/loadgen.c" ] || cc -O2 -std=c11 -Wall -Wextra -o "$LG" "$here/loadgen.c"
-
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
+build_tool loadgen
+build_warren
+W=$WARREN LG=$OUT/loadgen
 port() { "$LG" freeport; }
 wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; return 1; }
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
 # start_pair KIND METHOD TARGET_PORT MODE -> sets SRV CLI CLIPORT (MODE: tunnel | socks)
@@ -72,11 +64,11 @@ throughput() {
     iperf3 -s -p "$ip" >/dev/null 2>&1 & local ipid=$!; pids+=("$ipid")
     sleep 0.3
     start_pair "$1" "$2" "$ip" tunnel
-    local t0=$(( $(ticks "$SRV") + $(ticks "$CLI") ))
+    local t0=$(( $(cpu_ticks "$SRV") + $(cpu_ticks "$CLI") ))
     # iperf3 may exit non-zero when the tunnel closes its control connection at the end; the
     # figure it printed still counts (a missing one shows as 0).
     local r; r=$(iperf3 -c 127.0.0.1 -p "$CLIPORT" -t "$SECS" -f M 2>/dev/null | awk '/receiver/ {print $7}') || true
-    local t1=$(( $(ticks "$SRV") + $(ticks "$CLI") ))
+    local t1=$(( $(cpu_ticks "$SRV") + $(cpu_ticks "$CLI") ))
     stop_pair; kill "$ipid" 2>/dev/null || true; wait "$ipid" 2>/dev/null || true
     RATE=${r:-0}
     CPU=$(awk -v r="$RATE" -v c=$((t1 - t0)) -v hz="$hz" -v s="$SECS" \

@@ -34,52 +34,14 @@ KINDS=${BENCH_UDP_KINDS:-"oneway echo"}
 WARM_MS=${BENCH_UDP_WARM_MS:-300}
 COLD=${BENCH_UDP_COLD:-1}
 OUT=${BENCH_OUT:-$here/out}
-BUILD=$root/build-bench
-WARREN=${WARREN_BIN:-$BUILD/warren}
 UG=$OUT/udpgen
 
 # Target from the issue: 100,000 datagrams/s of 100 bytes through client + server, no loss.
 T_SIZE=100
 T_RATE=100000
 
-mkdir -p "$OUT"
-log() { printf '[udp-bench] %s\n' "$*" >&2; }
-
-# ---- processes ------------------------------------------------------------------------------
-pids=()
-cleanup() {
-    local p i
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for i in $(seq 1 30); do
-        local alive=0
-        for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-        [ $alive = 0 ] && break
-        sleep 0.1
-    done
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-last_pid=
-start() {  # start NAME CMD...: in the background, output in $OUT/NAME.out/.err; sets $last_pid
-    local name=$1; shift
-    "$@" > "$OUT/$name.out" 2> "$OUT/$name.err" < /dev/null &
-    last_pid=$!
-    pids+=("$last_pid")
-}
-wait_line() {  # wait_line FILE REGEX [SECONDS]: prints the first matching line once it appears
-    local file=$1 re=$2 limit=${3:-10} i
-    for i in $(seq 1 $((limit * 20))); do
-        if grep -Eq "$re" "$file" 2>/dev/null; then grep -Em1 "$re" "$file"; return 0; fi
-        sleep 0.05
-    done
-    log "timed out waiting for /$re/ in $file"; cat "$file" "${file%.out}.err" >&2 2>/dev/null || true
-    return 1
-}
-kv() { sed -n "s/.*[ ]$2=\([^ ]*\).*/\1/p" <<<" $1"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+LOG_TAG=udp-bench OUT_PREFIX=
+. "$here/lib.sh"
 sys_busy() { awk '/^cpu / {print $2 + $3 + $4 + $9}' /proc/stat; }      # user nice system steal
 sys_irq() { awk '/^cpu / {print $7 + $8}' /proc/stat; }                  # irq softirq
 # The UDP sockets of the machine: "inode local_port remote_port drops" (drops: datagrams the
@@ -109,23 +71,8 @@ flow_end() {
 flows_ended() { grep -cE 'flow .*ended: ' "$1" 2>/dev/null || true; }
 
 # ---- build ----------------------------------------------------------------------------------
-if [ ! -x "$UG" ] || [ "$here/udpgen.c" -nt "$UG" ]; then
-    log "building udpgen"
-    cc -O2 -std=c11 -Wall -Wextra -o "$UG" "$here/udpgen.c"
-fi
-if [ -z "${WARREN_BIN:-}" ]; then
-    log "building warren (Release, incremental) in $BUILD"
-    if [ ! -f "$BUILD/CMakeCache.txt" ] || [ "${BENCH_REBUILD:-0}" = 1 ]; then
-        cmake -S "$root" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-    fi
-    if ! cmake --build "$BUILD" -j"$(nproc)" --target warren > "$OUT/build.log" 2>&1; then
-        cat "$OUT/build.log" >&2
-        log "warren does not build"
-        exit 1
-    fi
-fi
-[ -x "$WARREN" ] || { log "no warren binary at $WARREN"; exit 1; }
-WARREN_BUILT=$(date -u -r "$WARREN" '+%H:%M UTC')
+build_tool udpgen
+build_warren
 
 # ---- the processes under test ---------------------------------------------------------------
 hz=$(getconf CLK_TCK)

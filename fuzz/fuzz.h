@@ -43,4 +43,37 @@ static inline char *fuzz_cstr(const uint8_t *p, size_t n)
     return s;
 }
 
+/* A growable byte buffer for the reference decoders of the differential harnesses. */
+struct buf {
+    uint8_t *p;
+    size_t n, cap;
+};
+
+static inline void buf_reserve(struct buf *b, size_t more)
+{
+    if (b->n + more <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->n + more)
+        cap *= 2;
+    uint8_t *p = realloc(b->p, cap);
+    if (!p)
+        abort();
+    b->p = p;
+    b->cap = cap;
+}
+
+static inline void buf_add(struct buf *b, const void *p, size_t n)
+{
+    buf_reserve(b, n);
+    if (n)
+        memcpy(b->p + b->n, p, n);
+    b->n += n;
+}
+
+static inline int buf_eq(const struct buf *b, const uint8_t *p, size_t n)
+{
+    return b->n == n && (!n || memcmp(b->p, p, n) == 0);
+}
+
 #endif

@@ -48,40 +48,6 @@ static const char OKM_HEX[] =
     "f5ca6916425a31fea858429309135b226ff34de67c6b173111da2afe3b37f9beb3fcadff";
 static uint8_t okm[144];
 
-/* ------------------------------------------------------------------ growable byte buffer */
-
-struct buf {
-    uint8_t *p;
-    size_t n, cap;
-};
-
-static void buf_reserve(struct buf *b, size_t more)
-{
-    if (b->n + more <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->n + more)
-        cap *= 2;
-    uint8_t *p = realloc(b->p, cap);
-    if (!p)
-        abort();
-    b->p = p;
-    b->cap = cap;
-}
-
-static void buf_add(struct buf *b, const void *p, size_t n)
-{
-    buf_reserve(b, n);
-    if (n)
-        memcpy(b->p + b->n, p, n);
-    b->n += n;
-}
-
-static int buf_eq(const struct buf *b, const uint8_t *p, size_t n)
-{
-    return b->n == n && (!n || memcmp(b->p, p, n) == 0);
-}
-
 static void hex(const char *h, uint8_t *out, size_t len)
 {
     size_t n = 0;

@@ -42,35 +42,6 @@ static const struct {
 
 static const char PASSWORD[] = "fuzz-password";
 
-/* ------------------------------------------------------------------ growable byte buffer */
-
-struct buf {
-    uint8_t *p;
-    size_t n, cap;
-};
-
-static void buf_reserve(struct buf *b, size_t more)
-{
-    if (b->n + more <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->n + more)
-        cap *= 2;
-    uint8_t *p = realloc(b->p, cap);
-    if (!p)
-        abort();
-    b->p = p;
-    b->cap = cap;
-}
-
-static void buf_add(struct buf *b, const void *p, size_t n)
-{
-    buf_reserve(b, n);
-    if (n)
-        memcpy(b->p + b->n, p, n);
-    b->n += n;
-}
-
 /* ------------------------------------------------------------------ reference */
 
 static void hmac_sha1(const uint8_t *key, size_t kl, const uint8_t *m, size_t n, uint8_t out[20])

@@ -899,3 +899,194 @@ def socks5_outcome(proxy, dst, method=b"\x00", payload=None, timeout=15):
         return ("closed", None)
     finally:
         s.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Probe resistance (obfs4, shadow): a server given junk, replays or a wrong key must answer
+# nothing, keep the connection open for SILENCE seconds and go on reading DRAIN more bytes.
+# ---------------------------------------------------------------------------------------------
+
+SILENCE = 2.0                    # seconds a probed server must stay silent and open
+DRAIN = 4 << 20                  # bytes a probed server must go on reading afterwards
+
+
+class Relay:
+    """A TCP relay on 127.0.0.1:0 that records, per connection, the bytes going upstream
+    (flights) and coming back (replies). With upstream=None it is a sink: it accepts, records
+    and never answers. The probe tests use it to capture what a client sends and replay it."""
+
+    def __init__(self, upstream=None):
+        self.upstream = upstream
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.lsock.settimeout(0.2)
+        self.addr = self.lsock.getsockname()[:2]
+        self.flights = []       # bytearray per connection, client -> upstream
+        self.replies = []       # bytearray per connection, upstream -> client
+        self.done = []          # threading.Event per connection: the client side hit EOF
+        self._socks = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+
+    def _accept(self):
+        while not self._stop.is_set():
+            try:
+                c, _ = self.lsock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            c.settimeout(60)
+            rec, back, ev = bytearray(), bytearray(), threading.Event()
+            self.flights.append(rec)
+            self.replies.append(back)
+            self.done.append(ev)
+            self._socks.append(c)
+            u = None
+            if self.upstream:
+                try:
+                    u = socket.create_connection(self.upstream, timeout=10)
+                    u.settimeout(60)
+                    self._socks.append(u)
+                except OSError:
+                    c.close()
+                    ev.set()
+                    continue
+                t = threading.Thread(target=self._pump, args=(u, c, back, None), daemon=True)
+                t.start()
+                self._threads.append(t)
+            t = threading.Thread(target=self._pump, args=(c, u, rec, ev), daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    @staticmethod
+    def _pump(src, dst, rec, ev):
+        try:
+            for _ in range(1 << 20):
+                d = src.recv(65536)
+                if not d:
+                    break
+                if rec is not None:
+                    rec += d
+                if dst is not None:
+                    dst.sendall(d)
+        except OSError:
+            pass
+        finally:
+            if ev is not None:
+                ev.set()
+            for s, how in ((dst, socket.SHUT_WR), (src, socket.SHUT_RD)):
+                if s is not None:
+                    try:
+                        s.shutdown(how)
+                    except OSError:
+                        pass
+
+    def wait_for(self, i, complete, what, timeout=10, replies=False):
+        """Waits until complete(bytes of connection i so far) gives a true value; returns it."""
+        recs = self.replies if replies else self.flights
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(recs) > i:
+                got = complete(bytes(recs[i]))
+                if got:
+                    return got
+            time.sleep(0.02)
+        have = len(recs[i]) if len(recs) > i else None
+        pytest.fail("relay: connection %d brought %r bytes %s; %s"
+                    % (i, have, "back" if replies else "upstream", what))
+
+    def wait_bytes(self, i, n, timeout=10, replies=False):
+        return self.wait_for(i, lambda b: b if len(b) >= n else None, "want >= %d" % n,
+                             timeout, replies)
+
+    def close(self):
+        self._stop.set()
+        try:
+            self.lsock.close()
+        except OSError:
+            pass
+        for s in self._socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)    # wakes a pump blocked in recv
+            except OSError:
+                pass
+            try:
+                s.close()
+            except OSError:
+                pass
+        for t in self._threads:
+            t.join(timeout=2)
+
+
+@pytest.fixture
+def relay():
+    made = []
+
+    def make(upstream=None):
+        r = Relay(upstream)
+        made.append(r)
+        return r
+
+    yield make
+    for r in made:
+        r.close()
+
+
+def watch_silent(socks, secs=SILENCE):
+    """Watches sockets together for `secs`; returns [(bytes received, closed by peer)]."""
+    sel = selectors.DefaultSelector()
+    got = [bytearray() for _ in socks]
+    closed = [False] * len(socks)
+    for i, s in enumerate(socks):
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ, i)
+    deadline = time.monotonic() + secs
+    try:
+        while sel.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            for key, _ in sel.select(timeout=left):
+                i = key.data
+                try:
+                    d = key.fileobj.recv(65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    d = b""
+                if d:
+                    got[i] += d
+                else:
+                    closed[i] = True
+                    sel.unregister(key.fileobj)
+    finally:
+        sel.close()
+        for s in socks:
+            s.settimeout(10)
+    return [(bytes(g), c) for g, c in zip(got, closed)]
+
+
+def keeps_reading(sock, n=DRAIN, timeout=10):
+    """Sends n more random bytes; '' if the peer took them all, else why not."""
+    sock.settimeout(timeout)
+    block = os.urandom(1 << 16)
+    try:
+        for _ in range(n // len(block)):
+            sock.sendall(block)
+    except socket.timeout:
+        return "the send of %d bytes stalled for %d s: the server stopped reading" % (n, timeout)
+    except OSError as e:
+        return "the send failed: %r (the server closed)" % (e,)
+    return ""
+
+
+def assert_probe_ignored(name, result, sock):
+    data, closed = result
+    assert data == b"", "%s: the server answered %d bytes: %r" % (name, len(data), data[:64])
+    assert not closed, "%s: the server closed the connection within %.0f s (want: keep it open " \
+                       "and keep reading, as obfs4proxy and ss-server do)" % (name, SILENCE)
+    why = keeps_reading(sock)
+    assert not why, "%s: %s" % (name, why)

@@ -43,9 +43,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (WARREN, CountingListener, DataStream, base_env, dead_port,
-                      hash_reply_handler, recv_exact, send_stream, socks5_connect,
-                      socks5_read_reply)
+from conftest import (WARREN, CountingListener, DataStream, Relay, assert_probe_ignored,
+                      base_env, dead_port, hash_reply_handler, recv_exact, send_stream,
+                      socks5_connect, socks5_read_reply, watch_silent)
 
 OBFS4PROXY = shutil.which("obfs4proxy") or "/usr/bin/obfs4proxy"
 HAVE_OBFS4PROXY = os.access(OBFS4PROXY, os.X_OK)
@@ -63,8 +63,6 @@ MiB = 1 << 20
 BULK_UNPACED = (2 if QUICK else 10) * MiB
 BULK_IAT1 = (2 if QUICK else 4) * MiB
 BULK_IAT2 = (1 if QUICK else 4) * MiB // 2
-SILENCE = 2.0                   # seconds a probed server must stay silent and open
-DRAIN = 4 * MiB                 # bytes a probed server must go on reading afterwards
 
 # The KAT identity (wire-formats 1.3, peers-reference.sh): a reproducible cert.
 KAT_NODE_ID = "000102030405060708090a0b0c0d0e0f10111213"
@@ -584,178 +582,12 @@ def record_timing(name, size, secs):
 # Probes
 # ---------------------------------------------------------------------------------------------
 
-class Relay:
-    """A TCP relay on 127.0.0.1:0 recording, per connection, the bytes going upstream (flights)
-    and coming back (replies). With upstream=None it is a sink that never answers."""
-
-    def __init__(self, upstream=None):
-        self.upstream = upstream
-        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(16)
-        self.lsock.settimeout(0.2)
-        self.addr = self.lsock.getsockname()[:2]
-        self.flights, self.replies, self.done = [], [], []
-        self._socks = []
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._accept, daemon=True)]
-        self._threads[0].start()
-
-    def _accept(self):
-        while not self._stop.is_set():
-            try:
-                c, _ = self.lsock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            c.settimeout(60)
-            rec, back, ev = bytearray(), bytearray(), threading.Event()
-            self.flights.append(rec)
-            self.replies.append(back)
-            self.done.append(ev)
-            self._socks.append(c)
-            u = None
-            if self.upstream:
-                try:
-                    u = socket.create_connection(self.upstream, timeout=10)
-                    u.settimeout(60)
-                    self._socks.append(u)
-                except OSError:
-                    c.close()
-                    ev.set()
-                    continue
-                t = threading.Thread(target=self._pump, args=(u, c, back, None), daemon=True)
-                t.start()
-                self._threads.append(t)
-            t = threading.Thread(target=self._pump, args=(c, u, rec, ev), daemon=True)
-            t.start()
-            self._threads.append(t)
-
-    @staticmethod
-    def _pump(src, dst, rec, ev):
-        try:
-            for _ in range(1 << 20):
-                d = src.recv(65536)
-                if not d:
-                    break
-                rec += d
-                if dst is not None:
-                    dst.sendall(d)
-        except OSError:
-            pass
-        finally:
-            if ev is not None:
-                ev.set()
-            for s, how in ((dst, socket.SHUT_WR), (src, socket.SHUT_RD)):
-                if s is not None:
-                    try:
-                        s.shutdown(how)
-                    except OSError:
-                        pass
-
-    def handshake(self, i, cert, timeout=15):
-        """The client handshake at the start of connection i (waits for it)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if len(self.flights) > i:
-                flight = bytes(self.flights[i])
-                end = handshake_end(flight, cert)
-                if end:
-                    return flight[:end]
-            time.sleep(0.02)
-        have = len(self.flights[i]) if len(self.flights) > i else None
-        pytest.fail("relay: no complete obfs4 client handshake for cert %s on connection %d "
-                    "(%r bytes)" % (cert, i, have))
-
-    def close(self):
-        self._stop.set()
-        try:
-            self.lsock.close()
-        except OSError:
-            pass
-        for s in self._socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)    # wakes a pump blocked in recv
-            except OSError:
-                pass
-            try:
-                s.close()
-            except OSError:
-                pass
-        for t in self._threads:
-            t.join(timeout=2)
-
-
-@pytest.fixture
-def relay():
-    made = []
-
-    def make(upstream=None):
-        r = Relay(upstream)
-        made.append(r)
-        return r
-
-    yield make
-    for r in made:
-        r.close()
-
-
-def watch_silent(socks, secs=SILENCE):
-    """Watches sockets together for `secs`; returns [(bytes received, closed by peer)]."""
-    sel = selectors.DefaultSelector()
-    got = [bytearray() for _ in socks]
-    closed = [False] * len(socks)
-    for i, s in enumerate(socks):
-        s.setblocking(False)
-        sel.register(s, selectors.EVENT_READ, i)
-    deadline = time.monotonic() + secs
-    try:
-        while sel.get_map():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            for key, _ in sel.select(timeout=left):
-                i = key.data
-                try:
-                    d = key.fileobj.recv(65536)
-                except BlockingIOError:
-                    continue
-                except OSError:
-                    d = b""
-                if d:
-                    got[i] += d
-                else:
-                    closed[i] = True
-                    sel.unregister(key.fileobj)
-    finally:
-        sel.close()
-        for s in socks:
-            s.settimeout(10)
-    return [(bytes(g), c) for g, c in zip(got, closed)]
-
-
-def keeps_reading(sock, n=DRAIN, timeout=10):
-    """Sends n more random bytes; '' if the peer took them all, else why not."""
-    sock.settimeout(timeout)
-    block = os.urandom(1 << 16)
-    try:
-        for _ in range(n // len(block)):
-            sock.sendall(block)
-    except socket.timeout:
-        return "the send of %d bytes stalled for %d s: the server stopped reading" % (n, timeout)
-    except OSError as e:
-        return "the send failed: %r (the server closed)" % (e,)
-    return ""
-
-
-def assert_probe_ignored(name, result, sock):
-    data, closed = result
-    assert data == b"", "%s: the server answered %d bytes: %r" % (name, len(data), data[:64])
-    assert not closed, "%s: the server closed the connection within %.0f s (want: keep it open " \
-                       "and keep reading, as obfs4proxy does for 30-90 s)" % (name, SILENCE)
-    why = keeps_reading(sock)
-    assert not why, "%s: %s" % (name, why)
+def relay_handshake(rel, i, cert, timeout=15):
+    """The client handshake at the start of relay connection i (waits for it)."""
+    def complete(flight):
+        end = handshake_end(flight, cert)
+        return flight[:end] if end else None
+    return rel.wait_for(i, complete, "no complete obfs4 client handshake for cert %s" % cert, timeout)
 
 
 def capture_handshake(relay, cli_addr, cert):
@@ -771,7 +603,7 @@ def capture_handshake(relay, cli_addr, cert):
         assert recv_exact(s, 2) == b"\x01\x00"
         s.sendall(b"\x05\x01\x00\x01" + socket.inet_aton(sink.addr[0])
                   + sink.addr[1].to_bytes(2, "big"))
-        return sink.handshake(0, cert)      # the client waits for the (never coming) answer
+        return relay_handshake(sink, 0, cert)      # the client waits for the (never coming) answer
     finally:
         s.close()
 
@@ -1319,7 +1151,7 @@ def test_probe_replayed_handshake_no_reply(warren, peers, relay, tcp_server, tmp
     rel = relay(addr)
     payload = ("replay me %s\n" % os.urandom(8).hex()).encode()
     assert echo_ok(obfs4_connect(cli, rel.addr, cert, 0), payload)
-    flight = rel.handshake(0, cert)
+    flight = relay_handshake(rel, 0, cert)
     assert 32 + 85 + 32 <= len(flight) <= 8192, len(flight)
     assert echo.received() == [payload]
     socks = [socket.create_connection(addr, timeout=10) for _ in range(2)]
@@ -1375,7 +1207,7 @@ def test_probe_wrong_cert_no_reply(warren, peers, relay, tcp_server, tmp_path,
         got, closed = res[1]
         assert len(got) >= 32 + 32 + 16 + 16, \
             "control: the right handshake, sent raw, got %d bytes back (closed %r)" % (len(got), closed)
-        assert rel.handshake(0, KAT_CERT), "the client sent no handshake through the relay"
+        assert relay_handshake(rel, 0, KAT_CERT), "the client sent no handshake through the relay"
         assert bytes(rel.replies[0]) == b"", \
             "%s server answered %d bytes to a %s client with the wrong cert" % (
                 server_kind, len(rel.replies[0]), client_kind)

@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import re
-import selectors
 import shutil
 import signal
 import socket
@@ -29,15 +28,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (WARREN, DataStream, EchoServer, banner_handler, encode_socks_addr, recv_exact,
-                      send_stream, socks5_connect)
+from conftest import (WARREN, DataStream, EchoServer, assert_probe_ignored, banner_handler,
+                      encode_socks_addr, recv_exact, send_stream, socks5_connect, watch_silent)
 
 CIPHERS = ["aes-128-gcm", "aes-256-gcm", "chacha20-ietf-poly1305"]
 SALT_LEN = {"aes-128-gcm": 16, "aes-256-gcm": 32, "chacha20-ietf-poly1305": 32}
 PASSWORD = "test-password"
 BULK = 10 << 20                  # bytes each way in the bulk tests
-SILENCE = 2.0                    # seconds a probed server must stay silent and open
-DRAIN = 4 << 20                  # bytes a probed server must go on reading afterwards
 SS_SERVER = shutil.which("ss-server") or "/usr/bin/ss-server"
 SS_LOCAL = shutil.which("ss-local") or "/usr/bin/ss-local"
 
@@ -308,177 +305,6 @@ def echo_ok(sock, payload=None, timeout=10):
 
 
 # ---- probing ----
-
-class Relay:
-    """A TCP relay on 127.0.0.1:0 that records, per connection, the bytes going upstream
-    (flights) and coming back (replies). With upstream=None it is a sink: it accepts, records
-    and never answers."""
-
-    def __init__(self, upstream=None):
-        self.upstream = upstream
-        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(16)
-        self.lsock.settimeout(0.2)
-        self.addr = self.lsock.getsockname()[:2]
-        self.flights = []       # bytearray per connection, client -> upstream
-        self.replies = []       # bytearray per connection, upstream -> client
-        self.done = []          # threading.Event per connection: the client side hit EOF
-        self._socks = []
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._accept, daemon=True)]
-        self._threads[0].start()
-
-    def _accept(self):
-        while not self._stop.is_set():
-            try:
-                c, _ = self.lsock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            c.settimeout(30)
-            rec, back, ev = bytearray(), bytearray(), threading.Event()
-            self.flights.append(rec)
-            self.replies.append(back)
-            self.done.append(ev)
-            self._socks.append(c)
-            u = None
-            if self.upstream:
-                try:
-                    u = socket.create_connection(self.upstream, timeout=10)
-                    u.settimeout(30)
-                    self._socks.append(u)
-                except OSError:
-                    c.close()
-                    ev.set()
-                    continue
-                t = threading.Thread(target=self._pump, args=(u, c, back, None), daemon=True)
-                t.start()
-                self._threads.append(t)
-            t = threading.Thread(target=self._pump, args=(c, u, rec, ev), daemon=True)
-            t.start()
-            self._threads.append(t)
-
-    @staticmethod
-    def _pump(src, dst, rec, ev):
-        try:
-            while True:
-                d = src.recv(65536)
-                if not d:
-                    break
-                if rec is not None:
-                    rec += d
-                if dst is not None:
-                    dst.sendall(d)
-        except OSError:
-            pass
-        finally:
-            if ev is not None:
-                ev.set()
-            for s, how in ((dst, socket.SHUT_WR), (src, socket.SHUT_RD)):
-                if s is not None:
-                    try:
-                        s.shutdown(how)
-                    except OSError:
-                        pass
-
-    def wait_bytes(self, i, n, timeout=10, replies=False):
-        recs = self.replies if replies else self.flights
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if len(recs) > i and len(recs[i]) >= n:
-                return bytes(recs[i])
-            time.sleep(0.02)
-        have = len(recs[i]) if len(recs) > i else None
-        pytest.fail("relay: connection %d brought %r bytes %s, want >= %d"
-                    % (i, have, "back" if replies else "upstream", n))
-
-    def close(self):
-        self._stop.set()
-        try:
-            self.lsock.close()
-        except OSError:
-            pass
-        for s in self._socks:
-            try:
-                s.close()
-            except OSError:
-                pass
-        for t in self._threads:
-            t.join(timeout=2)
-
-
-@pytest.fixture
-def relay():
-    made = []
-
-    def make(upstream=None):
-        r = Relay(upstream)
-        made.append(r)
-        return r
-
-    yield make
-    for r in made:
-        r.close()
-
-
-def watch_silent(socks, secs=SILENCE):
-    """Watches sockets together for `secs`; returns [(bytes received, closed by peer)]."""
-    sel = selectors.DefaultSelector()
-    got = [bytearray() for _ in socks]
-    closed = [False] * len(socks)
-    for i, s in enumerate(socks):
-        s.setblocking(False)
-        sel.register(s, selectors.EVENT_READ, i)
-    deadline = time.monotonic() + secs
-    try:
-        while sel.get_map():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            for key, _ in sel.select(timeout=left):
-                i = key.data
-                try:
-                    d = key.fileobj.recv(65536)
-                except BlockingIOError:
-                    continue
-                except OSError:
-                    d = b""
-                if d:
-                    got[i] += d
-                else:
-                    closed[i] = True
-                    sel.unregister(key.fileobj)
-    finally:
-        sel.close()
-        for s in socks:
-            s.settimeout(10)
-    return [(bytes(g), c) for g, c in zip(got, closed)]
-
-
-def keeps_reading(sock, n=DRAIN, timeout=10):
-    """Sends n more random bytes; '' if the peer took them all, else why not."""
-    sock.settimeout(timeout)
-    block = os.urandom(1 << 16)
-    try:
-        for _ in range(n // len(block)):
-            sock.sendall(block)
-    except socket.timeout:
-        return "the send of %d bytes stalled for %d s: the server stopped reading" % (n, timeout)
-    except OSError as e:
-        return "the send failed: %r (the server closed)" % (e,)
-    return ""
-
-
-def assert_probe_ignored(name, result, sock):
-    data, closed = result
-    assert data == b"", "%s: the server answered %d bytes: %r" % (name, len(data), data[:64])
-    assert not closed, "%s: the server closed the connection within %.0f s (want: keep it open " \
-                       "and keep reading, as ss-server does)" % (name, SILENCE)
-    why = keeps_reading(sock)
-    assert not why, "%s: %s" % (name, why)
-
 
 def capture_flight(warren, relay, cipher, password, payload, socks_dst=None, opts_extra=None):
     """What a warren shadow client sends for one connection (salt, then one chunk holding the
