@@ -961,14 +961,15 @@ class Relay:
             t.start()
             self._threads.append(t)
 
-    @staticmethod
-    def _pump(src, dst, rec, ev):
+    def _pump(self, src, dst, rec, ev):
+        up = ev is not None             # the client -> upstream pump is the one with an event
         try:
             for _ in range(1 << 20):
                 d = src.recv(65536)
                 if not d:
                     break
                 if rec is not None:
+                    d = self._tamper(d, rec, up)
                     rec += d
                 if dst is not None:
                     dst.sendall(d)
@@ -983,6 +984,10 @@ class Relay:
                         s.shutdown(how)
                     except OSError:
                         pass
+
+    def _tamper(self, data, rec, up):
+        """What a subclass changes in data on its way (rec: what came before it). Nothing here."""
+        return data
 
     def wait_for(self, i, complete, what, timeout=10, replies=False):
         """Waits until complete(bytes of connection i so far) gives a true value; returns it."""

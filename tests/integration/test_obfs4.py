@@ -1471,34 +1471,17 @@ class CorruptingRelay(Relay):
         j = buf.find(hmac.new(pub + node_id, buf[:32], hashlib.sha256).digest()[:16], 64)
         return None if j < 0 else j + 32 + 45      # M_S, MAC_S, then the 45-byte seed frame
 
-    def _pump(self, src, dst, rec, ev):     # replaces Relay's static pump for this relay
-        up = ev is not None                 # the client -> server pump is the one with an event
-        corrupt = (self.direction == "up") == up
-        try:
-            for _ in range(1 << 20):
-                d = bytearray(src.recv(65536))
-                if not d:
-                    break
-                if corrupt and not self.flipped.is_set():
-                    start = self._frames_start(rec + d, up)
-                    at = None if start is None else start + 4
-                    if at is not None and len(rec) <= at < len(rec) + len(d):
-                        d[at - len(rec)] ^= 0x10
-                        self.flipped.set()
-                rec += d
-                if dst is not None:
-                    dst.sendall(d)
-        except OSError:
-            pass
-        finally:
-            if ev is not None:
-                ev.set()
-            for s, how in ((dst, socket.SHUT_WR), (src, socket.SHUT_RD)):
-                if s is not None:
-                    try:
-                        s.shutdown(how)
-                    except OSError:
-                        pass
+    def _tamper(self, data, rec, up):
+        if (self.direction == "up") != up or self.flipped.is_set():
+            return data
+        start = self._frames_start(rec + data, up)
+        at = None if start is None else start + 4
+        if at is None or not len(rec) <= at < len(rec) + len(data):
+            return data
+        d = bytearray(data)
+        d[at - len(rec)] ^= 0x10
+        self.flipped.set()
+        return bytes(d)
 
 
 @pytest.mark.parametrize("direction", ["up", "down"])
