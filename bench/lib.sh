@@ -3,6 +3,7 @@
 #   OUT          where logs and built tools go
 #   LOG_TAG      the tag of its log lines ("bench", "udp-bench", ...)
 #   OUT_PREFIX   prefix of the files start() writes in OUT (may be empty)
+#   LG           the loadgen binary, for lg()
 # Every process started with start() is stopped by its pid when the script exits, also on
 # Ctrl-C or SIGTERM: SIGTERM first, SIGKILL after 3 s.
 
@@ -53,6 +54,53 @@ wait_line() {
 kv() { sed -n "s/.*[ ]$2=\([^ ]*\).*/\1/p" <<<" $1"; }
 # cpu_ticks PID: user + system CPU of a process so far, in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# Busy CPU ticks of the whole machine (user nice system irq softirq steal), from /proc/stat.
+sys_busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+
+# lg NAME ARGS...: runs a loadgen client to completion; leaves its RESULT line in $LG_RES and
+# the CPU used meanwhile by loadgen itself and by the processes in $cpu_pids, in % of one core,
+# "loadgen/pid1/pid2... +other", in $cpu_note, where other is the rest of the whole machine's
+# busy time over the same interval (other processes, and interrupts charged to no process).
+cpu_pids=()
+cpu_note=
+cpu_other=0
+disturbed=()
+LG_RES=
+lg() {
+    local name=$1; shift
+    local before=() p i=0 hz t0 t1 pid rc=0 d
+    hz=$(getconf CLK_TCK)
+    for p in "${cpu_pids[@]}"; do before+=("$(cpu_ticks "$p")"); done
+    local sb; sb=$(sys_busy)
+    t0=$(date +%s%N)
+    start "lg-$name" "$LG" "$@"
+    pid=$last_pid
+    wait "$pid" || rc=$?
+    t1=$(date +%s%N)
+    LG_RES=$(grep -m1 '^RESULT' "$OUT/${OUT_PREFIX:-}lg-$name.out" || true)
+    local ms pc sum whole; ms=$(kv "$LG_RES" cpu_ms)
+    pc=$(awk -v d="${ms:-0}" -v ns=$((t1 - t0)) 'BEGIN{printf "%.0f", 100*d/1e3/(ns/1e9)}')
+    cpu_note=$pc; sum=$pc
+    for p in "${cpu_pids[@]}"; do
+        d=$(( $(cpu_ticks "$p") - before[i] ))
+        pc=$(awk -v d="$d" -v hz="$hz" -v ns=$((t1 - t0)) 'BEGIN{printf "%.0f", 100*d/hz/(ns/1e9)}')
+        cpu_note+="/$pc"; sum=$((sum + pc))
+        i=$((i + 1))
+    done
+    d=$(( $(sys_busy) - sb ))
+    whole=$(awk -v d="$d" -v hz="$hz" -v ns=$((t1 - t0)) 'BEGIN{printf "%.0f", 100*d/hz/(ns/1e9)}')
+    cpu_other=$((whole - sum))
+    [ $cpu_other -ge 0 ] || cpu_other=0
+    cpu_note+=" +$cpu_other"
+    [ $cpu_other -lt 40 ] || disturbed+=("$name (+$cpu_other%)")
+    if [ -z "$LG_RES" ]; then
+        log "loadgen $name failed (exit $rc): $(cat "$OUT/${OUT_PREFIX:-}lg-$name.err")"
+        LG_RES="RESULT failed=1"
+    elif [ $rc != 0 ]; then
+        log "loadgen $name exited $rc: $(cat "$OUT/${OUT_PREFIX:-}lg-$name.err")"
+    fi
+}
 
 # Comparisons for the pass/fail column: an empty figure fails.
 pf() { if "$@"; then echo PASS; else echo FAIL; fi; }

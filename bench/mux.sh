@@ -32,49 +32,8 @@ T_SPREAD_PCT=10         # parallel streams in one session within 10% of each oth
 
 LOG_TAG=bench-mux OUT_PREFIX=mux-
 . "$here/lib.sh"
-sys_busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 carriers_to() { ss -Htn state established dst "$1" 2>/dev/null | wc -l; }
 
-# lg NAME ARGS...: runs a loadgen client to completion; its RESULT line in $LG_RES, and in
-# $cpu_note the CPU used meanwhile by loadgen and by the processes in $cpu_pids (% of one core),
-# "loadgen/pid1/... +rest of the machine" (as bench/run.sh).
-cpu_pids=()
-cpu_note=
-disturbed=()
-LG_RES=
-lg() {
-    local name=$1; shift
-    local before=() p i=0 hz t0 t1 pid rc=0 d ms pc sum whole other sb
-    hz=$(getconf CLK_TCK)
-    for p in "${cpu_pids[@]}"; do before+=("$(cpu_ticks "$p")"); done
-    sb=$(sys_busy)
-    t0=$(date +%s%N)
-    start "lg-$name" "$LG" "$@"
-    pid=$last_pid
-    wait "$pid" || rc=$?
-    t1=$(date +%s%N)
-    LG_RES=$(grep -m1 '^RESULT' "$OUT/mux-lg-$name.out" || true)
-    ms=$(kv "$LG_RES" cpu_ms)
-    pc=$(awk -v d="${ms:-0}" -v ns=$((t1 - t0)) 'BEGIN{printf "%.0f", 100*d/1e3/(ns/1e9)}')
-    cpu_note=$pc; sum=$pc
-    for p in "${cpu_pids[@]}"; do
-        d=$(( $(cpu_ticks "$p") - before[i] ))
-        pc=$(awk -v d="$d" -v hz="$hz" -v ns=$((t1 - t0)) 'BEGIN{printf "%.0f", 100*d/hz/(ns/1e9)}')
-        cpu_note+="/$pc"; sum=$((sum + pc))
-        i=$((i + 1))
-    done
-    d=$(( $(sys_busy) - sb ))
-    whole=$(awk -v d="$d" -v hz="$hz" -v ns=$((t1 - t0)) 'BEGIN{printf "%.0f", 100*d/hz/(ns/1e9)}')
-    other=$((whole - sum)); [ $other -ge 0 ] || other=0
-    cpu_note+=" +$other"
-    [ $other -lt 40 ] || disturbed+=("$name (+$other%)")
-    if [ -z "$LG_RES" ]; then
-        log "loadgen $name failed (exit $rc): $(cat "$OUT/mux-lg-$name.err")"
-        LG_RES="RESULT failed=1"
-    elif [ $rc != 0 ]; then
-        log "loadgen $name exited $rc: $(cat "$OUT/mux-lg-$name.err")"
-    fi
-}
 
 # ---- build ----------------------------------------------------------------------------------
 build_tool loadgen
