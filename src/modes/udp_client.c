@@ -26,7 +26,6 @@
 #include "modes/udp_frame.h"
 #include "modes/udp_io.h"
 
-#define BATCH 16                        /* datagrams per recvmmsg */
 #define HOLD_DGRAMS 16
 #define HOLD_BYTES (64 * 1024)
 #define UDP_MAX_BACKLOG (1024 * 1024)
@@ -62,7 +61,7 @@ struct wr_udp_client {
     unsigned idle_s, max_flows, n_flows;
     struct flow *table[TABLE_SIZE];
     struct flow *touched;
-    uint8_t *bufs;                      /* BATCH x 65536 receive buffers */
+    uint8_t *bufs;                      /* the receive buffers of wr_udp_recv_batch */
     struct wr_ratelim drop_log;
     uint64_t dropped_total;
 };
@@ -286,30 +285,20 @@ static void take_datagram(struct wr_udp_client *uc, const uint8_t *p, size_t n,
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct wr_udp_client *uc = arg;
-    struct mmsghdr msgs[BATCH];
-    struct iovec iov[BATCH];
-    struct sockaddr_storage src[BATCH];
+    struct wr_udp_recv r;
     /* Up to 1,024 datagrams per wake-up: enough to keep pace with a stream that delivers
      * thousands at once, few enough that one busy socket cannot starve the loop. */
     for (int round = 0; round < 64; round++) {
-        for (int i = 0; i < BATCH; i++) {
-            iov[i].iov_base = uc->bufs + (size_t)i * 65536;
-            iov[i].iov_len = 65536;
-            memset(&msgs[i].msg_hdr, 0, sizeof msgs[i].msg_hdr);
-            msgs[i].msg_hdr.msg_iov = &iov[i];
-            msgs[i].msg_hdr.msg_iovlen = 1;
-            msgs[i].msg_hdr.msg_name = &src[i];
-            msgs[i].msg_hdr.msg_namelen = sizeof src[i];
-        }
-        int n = recvmmsg(uc->fd, msgs, BATCH, MSG_DONTWAIT, NULL);
+        int n = wr_udp_recv_batch(uc->fd, uc->bufs, &r);
         if (n <= 0)
             break;
         for (int i = 0; i < n; i++) {
-            if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+            if (r.msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
                 note_drop(uc, NULL, "datagram larger than 65,507 bytes");
                 continue;
             }
-            take_datagram(uc, iov[i].iov_base, msgs[i].msg_len, &src[i], msgs[i].msg_hdr.msg_namelen);
+            take_datagram(uc, r.iov[i].iov_base, r.msgs[i].msg_len, &r.src[i],
+                          r.msgs[i].msg_hdr.msg_namelen);
         }
         /* One write per flow per batch: a codec frames (and pads) it once. */
         struct timeval now;
@@ -321,7 +310,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
             f->last = now;
             flush_flow(f);
         }
-        if (n < BATCH)
+        if (n < WR_UDP_RECV_BATCH)
             break;
     }
 }
@@ -355,7 +344,7 @@ struct wr_udp_client *wr_udp_client_new(struct wr_method *m, const struct wr_end
         return NULL;
     }
     struct wr_udp_client *uc = calloc(1, sizeof *uc);
-    if (!uc || !(uc->bufs = malloc((size_t)BATCH * 65536))) {
+    if (!uc || !(uc->bufs = malloc((size_t)WR_UDP_RECV_BATCH * WR_UDP_RECV_BUF))) {
         free(uc);
         snprintf(err, errlen, "out of memory");
         return NULL;

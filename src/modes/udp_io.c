@@ -1,4 +1,4 @@
-/* udp_io.c: framed datagrams out with sendmmsg; see udp_io.h. */
+/* udp_io.c: framed datagrams out with sendmmsg, datagrams in with recvmmsg; see udp_io.h. */
 #include "modes/udp_io.h"
 
 #include <errno.h>
@@ -68,4 +68,18 @@ int wr_udp_send_frames(int fd, struct evbuffer *in, int stun, const struct socka
         if (n < BATCH)
             return 0;                   /* what is left is not a whole frame */
     }
+}
+
+int wr_udp_recv_batch(int fd, uint8_t *bufs, struct wr_udp_recv *r)
+{
+    for (int i = 0; i < WR_UDP_RECV_BATCH; i++) {
+        r->iov[i].iov_base = bufs + (size_t)i * WR_UDP_RECV_BUF;
+        r->iov[i].iov_len = WR_UDP_RECV_BUF;
+        memset(&r->msgs[i].msg_hdr, 0, sizeof r->msgs[i].msg_hdr);
+        r->msgs[i].msg_hdr.msg_iov = &r->iov[i];
+        r->msgs[i].msg_hdr.msg_iovlen = 1;
+        r->msgs[i].msg_hdr.msg_name = &r->src[i];
+        r->msgs[i].msg_hdr.msg_namelen = sizeof r->src[i];
+    }
+    return recvmmsg(fd, r->msgs, WR_UDP_RECV_BATCH, MSG_DONTWAIT, NULL);
 }

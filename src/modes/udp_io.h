@@ -1,10 +1,13 @@
-/* udp_io.h: the one place datagrams leave warren: the framed datagrams in a stream's buffer,
- * sent with sendmmsg in batches (one system call for up to 64), shared by the client's return
- * path and the server's path to its target. */
+/* udp_io.h: datagrams in and out of warren's UDP sockets in batches. Out: the framed
+ * datagrams in a stream's buffer, sent with sendmmsg (one system call for up to 64), shared by
+ * the client's return path and the server's path to its target. In: recvmmsg, up to
+ * WR_UDP_RECV_BATCH datagrams with their source addresses, for the client's listening socket
+ * and the server's socket to its target. */
 #ifndef WARREN_MODES_UDP_IO_H
 #define WARREN_MODES_UDP_IO_H
 
 #include <event2/buffer.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 struct wr_udp_sent {
@@ -17,5 +20,20 @@ struct wr_udp_sent {
  * *why when a frame is corrupt (the stream must be closed). */
 int wr_udp_send_frames(int fd, struct evbuffer *in, int stun, const struct sockaddr *to,
                        socklen_t tolen, struct wr_udp_sent *out, const char **why);
+
+#define WR_UDP_RECV_BATCH 16
+#define WR_UDP_RECV_BUF 65536            /* bytes per datagram buffer: more than any datagram */
+
+struct wr_udp_recv {
+    struct mmsghdr msgs[WR_UDP_RECV_BATCH];
+    struct iovec iov[WR_UDP_RECV_BATCH];
+    struct sockaddr_storage src[WR_UDP_RECV_BATCH];
+};
+
+/* One recvmmsg (non-blocking) into bufs (WR_UDP_RECV_BATCH x WR_UDP_RECV_BUF bytes): datagram
+ * i is at r->iov[i].iov_base, r->msgs[i].msg_len bytes long, from r->src[i]
+ * (r->msgs[i].msg_hdr.msg_namelen), MSG_TRUNC in r->msgs[i].msg_hdr.msg_flags if it did not
+ * fit. Returns what recvmmsg returns, errno included. */
+int wr_udp_recv_batch(int fd, uint8_t *bufs, struct wr_udp_recv *r);
 
 #endif

@@ -24,7 +24,6 @@
 #include "modes/udp_frame.h"
 #include "modes/udp_io.h"
 
-#define BATCH 16
 #define UDP_MAX_BACKLOG (1024 * 1024)
 #define SOCKBUF (4 * 1024 * 1024)
 
@@ -116,18 +115,10 @@ static int to_target(struct session *s)
 static void on_target_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct session *s = arg;
-    struct mmsghdr msgs[BATCH];
-    struct iovec iov[BATCH];
-    static uint8_t bufs[BATCH][65536];
+    struct wr_udp_recv r;
+    static uint8_t bufs[WR_UDP_RECV_BATCH * WR_UDP_RECV_BUF];
     for (int round = 0; round < 64; round++) {
-        for (int i = 0; i < BATCH; i++) {
-            iov[i].iov_base = bufs[i];
-            iov[i].iov_len = sizeof bufs[i];
-            memset(&msgs[i].msg_hdr, 0, sizeof msgs[i].msg_hdr);
-            msgs[i].msg_hdr.msg_iov = &iov[i];
-            msgs[i].msg_hdr.msg_iovlen = 1;
-        }
-        int n = recvmmsg(s->fd, msgs, BATCH, MSG_DONTWAIT, NULL);
+        int n = wr_udp_recv_batch(s->fd, bufs, &r);
         if (n < 0 && errno == ECONNREFUSED) {
             /* The ICMP error of a datagram already sent: it was lost, and nothing listens. */
             note_drop(s, "the target refuses datagrams (ICMP port unreachable)");
@@ -136,12 +127,13 @@ static void on_target_readable(evutil_socket_t fd, short what, void *arg)
         if (n <= 0)
             break;
         for (int i = 0; i < n; i++) {
-            size_t len = msgs[i].msg_len;
-            if ((msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || len == 0 || len > WR_UDP_MAX_DATAGRAM) {
+            const uint8_t *d = r.iov[i].iov_base;
+            size_t len = r.msgs[i].msg_len;
+            if ((r.msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || len == 0 || len > WR_UDP_MAX_DATAGRAM) {
                 note_drop(s, len ? "datagram larger than 65,507 bytes" : "empty datagram");
                 continue;
             }
-            if (s->stun && !wr_stun_check(bufs[i], len)) {
+            if (s->stun && !wr_stun_check(d, len)) {
                 note_drop(s, "the target sent something that is not STUN");
                 continue;
             }
@@ -154,12 +146,12 @@ static void on_target_readable(evutil_socket_t fd, short what, void *arg)
                 wr_udp_frame_header(h, len);
                 evbuffer_add(s->out, h, 2);
             }
-            evbuffer_add(s->out, bufs[i], len);
+            evbuffer_add(s->out, d, len);
             s->received++;
         }
         if (evbuffer_get_length(s->out))
             wr_conn_write(s->conn, s->out);
-        if (n < BATCH)
+        if (n < WR_UDP_RECV_BATCH)
             break;
     }
     event_base_gettimeofday_cached(s->m->ctx->base, &s->last);
