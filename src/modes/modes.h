@@ -48,6 +48,10 @@ void wr_server_accept(void *method, evutil_socket_t fd, const struct sockaddr *p
 struct wr_pending *wr_method_open(struct wr_method *m, const struct wr_open_req *req, wr_dial_cb *cb,
                                   void *arg);
 
+/* Server: an accepted socket as the transport's server connection (fd is owned from here on),
+ * or NULL when it could not be set up (fd closed). */
+struct wr_conn *wr_method_accept(struct wr_method *m, evutil_socket_t fd);
+
 /* transparent-UDP and STUN (udp_client.c, udp_server.c). The client listens on a UDP socket;
  * it lives on the context's live list (a shutdown frees it, and sets m->udp to NULL). Options
  * udpIdleTimeout (seconds) and udpMaxFlows. NULL with err. */

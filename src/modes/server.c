@@ -12,7 +12,6 @@
 #include "core/log.h"
 #include "core/relay.h"
 #include "core/codec.h"
-#include "core/tcp.h"
 #include "ipc/extorport.h"
 #include "modes/modes.h"
 #include "mux/session.h"
@@ -236,10 +235,7 @@ static void start_mux(struct incoming *in)
 void wr_server_accept(void *method, evutil_socket_t fd, const struct sockaddr *peer, int peerlen)
 {
     struct wr_method *m = method;
-    struct wr_conn *raw = wr_tcp_conn_from_fd(m->ctx, fd);
-    if (!raw)
-        return;
-    struct wr_conn *conn = m->t->server_wrap(m->tstate, raw);
+    struct wr_conn *conn = wr_method_accept(m, fd);
     if (!conn)
         return;
     struct incoming *in = calloc(1, sizeof *in);

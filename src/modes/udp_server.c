@@ -19,7 +19,6 @@
 #include "core/log.h"
 #include "core/options.h"
 #include "core/relay.h"
-#include "core/tcp.h"
 #include "modes/modes.h"
 #include "modes/udp_frame.h"
 #include "modes/udp_io.h"
@@ -277,10 +276,7 @@ void wr_udp_server_accept(void *method, evutil_socket_t fd, const struct sockadd
         close(fd);
         return;
     }
-    struct wr_conn *raw = wr_tcp_conn_from_fd(m->ctx, fd);
-    if (!raw)
-        return;
-    struct wr_conn *conn = m->t->server_wrap(m->tstate, raw);
+    struct wr_conn *conn = wr_method_accept(m, fd);
     if (!conn)
         return;
     struct session *s = calloc(1, sizeof *s);
