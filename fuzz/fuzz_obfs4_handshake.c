@@ -520,30 +520,33 @@ static void ref_repr_to_pub(const uint8_t repr[32], uint8_t pub[32])
     BN_CTX_end(bn);
 }
 
-/* x < 2^255 - 19 (little-endian); with half, x <= (p - 1) / 2 */
+/* Compares two 32-byte little-endian numbers: <0, 0 or >0 as x is below, equal to or above y. */
+static int cmp_le256(const uint8_t x[32], const uint8_t y[32])
+{
+    for (int i = 31; i >= 0; i--)
+        if (x[i] != y[i])
+            return x[i] < y[i] ? -1 : 1;
+    return 0;
+}
+
+/* x < p = 2^255 - 19 */
 static int below_p(const uint8_t x[32])
 {
     static const uint8_t p[32] = { 0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                                    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                                    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                                    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f };
-    for (int i = 31; i >= 0; i--)
-        if (x[i] != p[i])
-            return x[i] < p[i];
-    return 0;
+    return cmp_le256(x, p) < 0;
 }
 
+/* x <= (p - 1) / 2 = 2^254 - 10 */
 static int at_most_half_p(const uint8_t x[32])
 {
-    /* (p - 1) / 2 = 2^254 - 10 */
     static const uint8_t h[32] = { 0xf6, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                                    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                                    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                                    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f };
-    for (int i = 31; i >= 0; i--)
-        if (x[i] != h[i])
-            return x[i] < h[i];
-    return 1;
+    return cmp_le256(x, h) <= 0;
 }
 
 static void check_repr(const uint8_t in[32])
